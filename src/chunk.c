@@ -1,0 +1,78 @@
+#include "chunk.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Blocks kept for reuse; beyond this, returned blocks are freed. */
+#define POOL_KEEP 32
+
+/* Reads that fill less than this are copied out of their block. */
+#define TRIM_BELOW (SC_BLOCK_SIZE / 4)
+
+static struct sc_chunk *pool[POOL_KEEP];
+static size_t pool_count;
+
+static struct sc_chunk *chunk_alloc(size_t cap)
+{
+    struct sc_chunk *c = malloc(sizeof(*c) + cap);
+
+    if (c) {
+        c->refs = 1;
+        c->len = 0;
+        c->cap = cap;
+    }
+    return c;
+}
+
+struct sc_chunk *chunk_take_block(void)
+{
+    if (pool_count > 0) {
+        struct sc_chunk *c = pool[--pool_count];
+        c->refs = 1;
+        c->len = 0;
+        return c;
+    }
+    return chunk_alloc(SC_BLOCK_SIZE);
+}
+
+struct sc_chunk *chunk_trim(struct sc_chunk *block, size_t len)
+{
+    if (len < TRIM_BELOW && block->cap == SC_BLOCK_SIZE) {
+        struct sc_chunk *small = chunk_alloc(len);
+        if (small) {
+            memcpy(small->data, block->data, len);
+            small->len = len;
+            chunk_unref(block);
+            return small;
+        }
+    }
+    block->len = len;
+    return block;
+}
+
+struct sc_chunk *chunk_of(char *data)
+{
+    return (struct sc_chunk *)(void *)(data - offsetof(struct sc_chunk, data));
+}
+
+void chunk_ref(struct sc_chunk *chunk)
+{
+    chunk->refs++;
+}
+
+void chunk_unref(struct sc_chunk *chunk)
+{
+    if (--chunk->refs > 0)
+        return;
+    if (chunk->cap == SC_BLOCK_SIZE && pool_count < POOL_KEEP)
+        pool[pool_count++] = chunk;
+    else
+        free(chunk);
+}
+
+void chunk_pool_drain(void)
+{
+    while (pool_count > 0)
+        free(pool[--pool_count]);
+}

@@ -1,0 +1,41 @@
+/*
+ * chunk: reference-counted byte buffers, and the pool that reads draw from.
+ *
+ * A read takes a full-size block from the pool; what the read fills is a
+ * chunk that every sink holding it keeps alive. A mostly empty block is
+ * copied into a small chunk so that an idle or chatty connection never pins
+ * a whole block. Memory is bounded by how many bytes the sinks may queue,
+ * never by how many connections there are.
+ */
+#ifndef SOCKCAT_CHUNK_H
+#define SOCKCAT_CHUNK_H
+
+#include <stddef.h>
+
+#define SC_BLOCK_SIZE (64 * 1024)
+
+struct sc_chunk {
+    unsigned refs;
+    size_t len;   /* bytes of data in use */
+    size_t cap;   /* bytes of data allocated */
+    char data[];
+};
+
+/* A block of SC_BLOCK_SIZE bytes, len 0, one reference; NULL if out of memory. */
+struct sc_chunk *chunk_take_block(void);
+
+/* Turns a filled block into the chunk to pass on (maybe a smaller copy). */
+struct sc_chunk *chunk_trim(struct sc_chunk *block, size_t len);
+
+/* The chunk whose data starts at `data` (a buffer handed to libuv). */
+struct sc_chunk *chunk_of(char *data);
+
+void chunk_ref(struct sc_chunk *chunk);
+
+/* Drops a reference; the last one returns the chunk to the pool or frees it. */
+void chunk_unref(struct sc_chunk *chunk);
+
+/* Frees the blocks kept for reuse (at exit, so leak checkers stay quiet). */
+void chunk_pool_drain(void);
+
+#endif

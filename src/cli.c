@@ -1,0 +1,466 @@
+#include "cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "diag.h"
+
+/* Which subcommands an option belongs to. */
+enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
+
+/* Long-only options take ids above any character. */
+enum {
+    OPT_ALLOW = 256,
+    OPT_DENY,
+    OPT_NO_SHUTDOWN,
+    OPT_READY_FD,
+    OPT_RECV_ONLY,
+    OPT_SEND_ONLY,
+    OPT_SLOW_CLIENT,
+    OPT_STATS,
+};
+
+struct option_spec {
+    const char *name;
+    int has_arg;
+    int id;           /* the short letter, or an OPT_ id */
+    unsigned modes;
+    const char *arg;  /* placeholder shown in --help */
+    const char *help;
+};
+
+/* The one table of options: sorted by long name; --help is made from it. */
+static const struct option_spec option_specs[] = {
+    { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ADDR[/BITS]", "accept only these clients (repeatable)" },
+    { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
+    { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
+    { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
+    { "ipv6",        no_argument,       '6',             FOR_BOTH,    NULL,          "use IPv6 only" },
+    { "keep-open",   no_argument,       'k',             FOR_LISTEN,  NULL,          "serve many clients at once; broadcast stdin" },
+    { "max-conns",   required_argument, 'm',             FOR_LISTEN,  "N",           "at most N clients at once" },
+    { "no-shutdown", no_argument,       OPT_NO_SHUTDOWN, FOR_BOTH,    NULL,          "do not half-close at stdin EOF" },
+    { "numeric",     no_argument,       'n',             FOR_BOTH,    NULL,          "no DNS: HOST is a numeric address" },
+    { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
+    { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port to fd N once listening" },
+    { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
+    { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "never read from the peer" },
+    { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
+    { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
+    { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
+    { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
+    { "verbose",     no_argument,       'v',             FOR_BOTH,    NULL,          "say more on stderr (repeatable)" },
+    { "version",     no_argument,       'V',             FOR_BOTH,    NULL,          "show the version and exit" },
+    { "wait",        required_argument, 'w',             FOR_CONNECT, "SECS",        "give up connecting after SECS seconds" },
+};
+
+#define OPTION_COUNT (sizeof(option_specs) / sizeof(option_specs[0]))
+
+static void print_option_group(FILE *out, const char *title, unsigned modes)
+{
+    fprintf(out, "\n%s:\n", title);
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const struct option_spec *s = &option_specs[i];
+        char left[40];
+
+        if (s->modes != modes)
+            continue;
+        if (s->id < 256)
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", s->id, s->name,
+                     s->arg ? " " : "", s->arg ? s->arg : "");
+        else
+            snprintf(left, sizeof(left), "    --%s%s%s", s->name,
+                     s->arg ? " " : "", s->arg ? s->arg : "");
+        fprintf(out, "  %-27s %s\n", left, s->help);
+    }
+}
+
+static void print_help(FILE *out)
+{
+    fputs("Usage: sockcat connect [OPTIONS] HOST PORT\n"
+          "       sockcat listen [OPTIONS] [HOST] PORT\n"
+          "Send stdin to a TCP peer and the peer's bytes to stdout, both at once.\n"
+          "End of stdin half-closes the connection; sockcat exits when both\n"
+          "directions are done. PORT is a number or a service name.\n", out);
+    print_option_group(out, "Options for both modes", FOR_BOTH);
+    print_option_group(out, "Connect options", FOR_CONNECT);
+    print_option_group(out, "Listen options", FOR_LISTEN);
+    fputs("\nExamples:\n"
+          "  sockcat listen 4000 > backup.tar        receive a file on port 4000\n"
+          "  sockcat connect host 4000 < backup.tar  send it from another machine\n", out);
+}
+
+/* Parses a port number or /etc/services name; -1 when it is neither. */
+static int parse_port(const char *text)
+{
+    if (text[0] >= '0' && text[0] <= '9') {
+        unsigned long value = 0;
+        for (const char *p = text; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            value = value * 10 + (unsigned long)(*p - '0');
+            if (value > 65535)
+                return -1;
+        }
+        return (int)value;
+    }
+    if (text[0] == '\0')
+        return -1;
+    struct servent *service = getservbyname(text, "tcp");
+    return service ? ntohs((uint16_t)service->s_port) : -1;
+}
+
+static int port_or_complain(const char *text, int *port)
+{
+    *port = parse_port(text);
+    if (*port < 0) {
+        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535"
+                       " or a service name", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_count(const char *text, const char *what, unsigned long max,
+                       unsigned long *value)
+{
+    char *end;
+
+    errno = 0;
+    if (text[0] < '0' || text[0] > '9')
+        goto bad;
+    *value = strtoul(text, &end, 10);
+    if (errno || *end != '\0' || *value > max)
+        goto bad;
+    return 0;
+bad:
+    sc_usage_error("invalid %s '%s': must be a whole number from 0 to %lu", what, text, max);
+    return -1;
+}
+
+static int parse_wait(const char *text, double *seconds)
+{
+    char *end;
+
+    errno = 0;
+    *seconds = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(*seconds) ||
+        *seconds <= 0 || *seconds > 1e7) {
+        sc_usage_error("invalid wait '%s': must be a positive number of seconds", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_source(const char *text)
+{
+    unsigned char scratch[16];
+
+    if (inet_pton(AF_INET, text, scratch) == 1 || inet_pton(AF_INET6, text, scratch) == 1)
+        return 0;
+    sc_usage_error("invalid source address '%s': must be a numeric IPv4 or IPv6 address", text);
+    return -1;
+}
+
+static int parse_ready_fd(const char *text, int *fd)
+{
+    unsigned long value;
+
+    if (parse_count(text, "ready fd", 1024 * 1024, &value) < 0)
+        return -1;
+    if (value <= 2 || fcntl((int)value, F_GETFD) < 0) {
+        sc_usage_error("invalid ready fd '%s': must be an open descriptor above 2", text);
+        return -1;
+    }
+    *fd = (int)value;
+    return 0;
+}
+
+static int parse_slow_policy(const char *text, enum sc_slow_policy *policy)
+{
+    if (strcmp(text, "block") == 0)
+        *policy = SC_SLOW_BLOCK;
+    else if (strcmp(text, "drop") == 0)
+        *policy = SC_SLOW_DROP;
+    else if (strcmp(text, "disconnect") == 0)
+        *policy = SC_SLOW_DISCONNECT;
+    else {
+        sc_usage_error("invalid slow-client policy '%s': must be block, drop or disconnect", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_stats(const char *text, enum sc_stats_format *format)
+{
+    if (strcmp(text, "text") == 0)
+        *format = SC_STATS_TEXT;
+    else if (strcmp(text, "json") == 0)
+        *format = SC_STATS_JSON;
+    else {
+        sc_usage_error("invalid stats format '%s': must be text or json", text);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct option_spec *spec_for(int id)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (option_specs[i].id == id)
+            return &option_specs[i];
+    return NULL;
+}
+
+static bool is_negative_number(const char *word)
+{
+    return word && word[0] == '-' && word[1] >= '0' && word[1] <= '9' &&
+           strspn(word + 1, "0123456789") == strlen(word + 1);
+}
+
+/* The long option named by a "--name[=value]" word, or NULL. */
+static const struct option_spec *long_spec_named(const char *word, char *name, size_t size)
+{
+    snprintf(name, size, "%s", word);
+    char *eq = strchr(name, '=');
+    if (eq)
+        *eq = '\0';
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strcmp(name + 2, option_specs[i].name) == 0)
+            return &option_specs[i];
+    return NULL;
+}
+
+/*
+ * Reports the option getopt_long could not take, named as it was written.
+ * `last` is the word getopt_long had just consumed (argv[optind - 1]).
+ */
+static void complain_about_option(const char *last, int failed_option)
+{
+    char name[128];
+
+    if (is_negative_number(last)) {
+        /* "-1" is a negative port, not a bundle of digit options. */
+        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535"
+                       " or a service name", last);
+        return;
+    }
+    if (last && strncmp(last, "--", 2) == 0) {
+        const struct option_spec *match = long_spec_named(last, name, sizeof(name));
+        if (failed_option == 0 || (match && match->id == failed_option)) {
+            if (!match)
+                sc_usage_error("unknown option: %s", name);
+            else if (match->has_arg)
+                sc_usage_error("option %s: missing argument", name);
+            else
+                sc_usage_error("option %s: takes no argument", name);
+            return;
+        }
+    }
+    const struct option_spec *s = spec_for(failed_option);
+    if (s && s->has_arg)
+        sc_usage_error("option -%c: missing argument", failed_option);
+    else
+        sc_usage_error("unknown option: -%c", failed_option);
+}
+
+static void build_getopt_tables(struct option *longopts, char *shortopts)
+{
+    char *s = shortopts;
+
+    *s++ = ':';  /* tell missing arguments apart from unknown options */
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const struct option_spec *spec = &option_specs[i];
+        longopts[i] = (struct option){ spec->name, spec->has_arg, NULL, spec->id };
+        if (spec->id < 256) {
+            *s++ = (char)spec->id;
+            if (spec->has_arg)
+                *s++ = ':';
+        }
+    }
+    longopts[OPTION_COUNT] = (struct option){ 0, 0, 0, 0 };
+    *s = '\0';
+}
+
+/* Applies one option; returns 0, or -1 after a usage error. */
+static int apply_option(struct sc_opts *o, int id, const char *arg)
+{
+    unsigned long count;
+    int port;
+
+    switch (id) {
+    case '4': o->family = AF_INET; return 0;
+    case '6': o->family = AF_INET6; return 0;
+    case 'k': o->keep_open = true; return 0;
+    case 'n': o->numeric = true; return 0;
+    case 'P': o->progress = true; return 0;
+    case 'v': sc_verbosity++; return 0;
+    case OPT_NO_SHUTDOWN: o->no_shutdown = true; return 0;
+    case OPT_RECV_ONLY: o->recv_only = true; return 0;
+    case OPT_SEND_ONLY: o->send_only = true; return 0;
+    case 'w': return parse_wait(arg, &o->wait_seconds);
+    case 's':
+        o->source_addr = arg;
+        return parse_source(arg);
+    case 'p':
+        if (port_or_complain(arg, &port) < 0)
+            return -1;
+        o->source_port = port;
+        return 0;
+    case 'm':
+        if (parse_count(arg, "max-conns", 1000000000, &count) < 0)
+            return -1;
+        if (count == 0) {
+            sc_usage_error("invalid max-conns '%s': must be at least 1", arg);
+            return -1;
+        }
+        o->max_conns = (unsigned)count;
+        return 0;
+    case OPT_ALLOW:
+    case OPT_DENY:
+        if (acl_add(id == OPT_ALLOW ? &o->acl.allow : &o->acl.deny, arg) < 0) {
+            sc_usage_error("invalid address '%s': must be ADDR or ADDR/BITS", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_READY_FD: return parse_ready_fd(arg, &o->ready_fd);
+    case OPT_SLOW_CLIENT: return parse_slow_policy(arg, &o->slow_client);
+    case OPT_STATS: return parse_stats(arg, &o->stats);
+    }
+    return -1;
+}
+
+static size_t spec_index(int id)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (option_specs[i].id == id)
+            return i;
+    return 0;
+}
+
+/* Options valid in the chosen mode only, and pairs that exclude each other. */
+static int check_combinations(const struct sc_opts *o, const unsigned char *seen)
+{
+    unsigned mode_bit = o->mode == SC_MODE_CONNECT ? FOR_CONNECT : FOR_LISTEN;
+
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        if (seen[i] && !(option_specs[i].modes & mode_bit)) {
+            sc_usage_error("option --%s: not valid with %s", option_specs[i].name,
+                           o->mode == SC_MODE_CONNECT ? "connect" : "listen");
+            return -1;
+        }
+    }
+    if (seen[spec_index('4')] && seen[spec_index('6')]) {
+        sc_usage_error("conflicting options: -4 and -6");
+        return -1;
+    }
+    if (o->send_only && o->recv_only) {
+        sc_usage_error("conflicting options: --send-only and --recv-only");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_command(const char *word, struct sc_opts *o)
+{
+    if (!word) {
+        sc_usage_error("missing command: expected 'connect' or 'listen'");
+        return -1;
+    }
+    if (strcmp(word, "connect") == 0)
+        o->mode = SC_MODE_CONNECT;
+    else if (strcmp(word, "listen") == 0)
+        o->mode = SC_MODE_LISTEN;
+    else {
+        sc_usage_error("unknown command '%s': expected 'connect' or 'listen'", word);
+        return -1;
+    }
+    return 0;
+}
+
+/* HOST PORT for connect, [HOST] PORT for listen. */
+static int parse_operands(char **words, int count, struct sc_opts *o)
+{
+    int min = o->mode == SC_MODE_CONNECT ? 2 : 1, port;
+
+    if (count < min) {
+        sc_usage_error("missing operand: %s", o->mode == SC_MODE_CONNECT
+                       ? "connect needs HOST and PORT" : "listen needs PORT");
+        return -1;
+    }
+    if (count > 2) {
+        sc_usage_error("extra operand: '%s'", words[2]);
+        return -1;
+    }
+    if (count == 2)
+        o->host = words[0];
+    if (o->host && o->host[0] == '\0') {
+        sc_usage_error("invalid host '': must not be empty");
+        return -1;
+    }
+    if (port_or_complain(words[count - 1], &port) < 0)
+        return -1;
+    if (port == 0 && o->mode == SC_MODE_CONNECT) {
+        sc_usage_error("invalid port '%s': connect needs a port from 1 to 65535",
+                       words[count - 1]);
+        return -1;
+    }
+    o->port = (unsigned)port;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, struct sc_opts *o)
+{
+    struct option longopts[OPTION_COUNT + 1];
+    char shortopts[2 * OPTION_COUNT + 2];
+    unsigned char seen[OPTION_COUNT];
+    int id, longindex;
+
+    memset(o, 0, sizeof(*o));
+    o->family = AF_UNSPEC;
+    o->source_port = -1;
+    o->ready_fd = -1;
+    memset(seen, 0, sizeof(seen));
+    build_getopt_tables(longopts, shortopts);
+
+    opterr = 0;
+    for (;;) {
+        longindex = -1;
+        id = getopt_long(argc, argv, shortopts, longopts, &longindex);
+        if (id == -1)
+            break;
+        if (id == '?' || id == ':') {
+            complain_about_option(optind > 1 ? argv[optind - 1] : NULL, optopt);
+            return SC_EXIT_USAGE;
+        }
+        if (id == 'h') {
+            print_help(stdout);
+            return SC_EXIT_OK;
+        }
+        if (id == 'V') {
+            printf("sockcat %s\n", SOCKCAT_VERSION);
+            return SC_EXIT_OK;
+        }
+        seen[spec_index(id)] = 1;
+        if (apply_option(o, id, optarg) < 0)
+            return SC_EXIT_USAGE;
+    }
+    if (parse_command(optind < argc ? argv[optind] : NULL, o) < 0 ||
+        check_combinations(o, seen) < 0 ||
+        parse_operands(argv + optind + 1, argc - optind - 1, o) < 0)
+        return SC_EXIT_USAGE;
+    return CLI_RUN;
+}
+
+void cli_free(struct sc_opts *o)
+{
+    acl_free(&o->acl);
+}

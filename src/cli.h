@@ -1,0 +1,57 @@
+/*
+ * cli: the command line, parsed and validated into one read-only
+ * struct sc_opts. Nothing else looks at argv.
+ */
+#ifndef SOCKCAT_CLI_H
+#define SOCKCAT_CLI_H
+
+#include <stdbool.h>
+
+#include "acl.h"
+
+enum sc_mode { SC_MODE_CONNECT, SC_MODE_LISTEN };
+
+/* What -k does with a client that does not read its broadcast. */
+enum sc_slow_policy {
+    SC_SLOW_BLOCK,      /* pause stdin until it catches up (lossless) */
+    SC_SLOW_DROP,       /* it misses broadcast data; counted */
+    SC_SLOW_DISCONNECT, /* it is closed */
+};
+
+enum sc_stats_format { SC_STATS_NONE, SC_STATS_TEXT, SC_STATS_JSON };
+
+struct sc_opts {
+    enum sc_mode mode;
+    const char *host;         /* NULL: listen on every interface */
+    unsigned port;
+    int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
+    bool numeric;
+    bool keep_open;
+    bool send_only;
+    bool recv_only;
+    bool no_shutdown;
+    bool progress;
+    double wait_seconds;      /* connect timeout; 0 means none */
+    const char *source_addr;  /* connect: local address, or NULL */
+    int source_port;          /* connect: local port, or -1 */
+    unsigned max_conns;       /* 0: unlimited */
+    struct sc_acl acl;
+    enum sc_slow_policy slow_client;
+    enum sc_stats_format stats;
+    int ready_fd;             /* -1: none */
+};
+
+/* cli_parse returns this to run, or an exit status to return at once. */
+#define CLI_RUN (-1)
+
+/*
+ * cli_parse()
+ * Fills `opts` from argv. Prints help, the version or a usage error itself.
+ * Returns CLI_RUN, or the exit status for main to return.
+ */
+int cli_parse(int argc, char **argv, struct sc_opts *opts);
+
+/* Frees what cli_parse allocated (the address lists). */
+void cli_free(struct sc_opts *opts);
+
+#endif

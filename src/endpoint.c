@@ -1,0 +1,213 @@
+/*
+ * The stream endpoint: uv_read_start/uv_write/uv_shutdown on one handle.
+ */
+#include "endpoint.h"
+
+#include <stdlib.h>
+
+struct write_req {
+    uv_write_t req;
+    struct sc_chunk *chunk;
+};
+
+static struct sc_stream_endpoint *stream_of(struct sc_endpoint *ep)
+{
+    return (struct sc_stream_endpoint *)ep;
+}
+
+static void stream_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct sc_chunk *block = chunk_take_block();
+
+    (void)handle;
+    (void)suggested;
+    /* A zero-length buffer makes libuv report UV_ENOBUFS to the read callback. */
+    *buf = block ? uv_buf_init(block->data, (unsigned)block->cap) : uv_buf_init(NULL, 0);
+}
+
+static void stream_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sc_stream_endpoint *sep = stream->data;
+    struct sc_endpoint *ep = &sep->base;
+
+    if (nread > 0) {
+        struct sc_chunk *chunk = chunk_trim(chunk_of(buf->base), (size_t)nread);
+        ep->bytes_read += (uint64_t)nread;
+        ep->events->on_data(ep, chunk);
+        return;
+    }
+    if (buf->base)
+        chunk_unref(chunk_of(buf->base));
+    if (nread == 0)
+        return;  /* EAGAIN: nothing this time, not an EOF */
+    uv_read_stop(stream);
+    ep->reading = false;
+    if (nread == UV_EOF)
+        ep->events->on_eof(ep);
+    else
+        ep->events->on_read_error(ep, (int)nread);
+}
+
+static int stream_read_start(struct sc_endpoint *ep)
+{
+    struct sc_stream_endpoint *sep = stream_of(ep);
+    int rc;
+
+    if (ep->reading || ep->closing)
+        return 0;
+    rc = uv_read_start(&sep->u.stream, stream_on_alloc, stream_on_read);
+    if (rc == 0)
+        ep->reading = true;
+    return rc;
+}
+
+static void stream_read_stop(struct sc_endpoint *ep)
+{
+    if (!ep->reading)
+        return;
+    uv_read_stop(&stream_of(ep)->u.stream);
+    ep->reading = false;
+}
+
+static void stream_on_closed(uv_handle_t *handle)
+{
+    struct sc_stream_endpoint *sep = handle->data;
+
+    if (sep->close_ends) {
+        /* SC_END_CLOSE: closing was how this output ended. */
+        sep->base.ended = true;
+        sep->base.events->on_ended(&sep->base, 0);
+    }
+    sep->base.events->on_closed(&sep->base);
+}
+
+static void stream_close_handle(struct sc_stream_endpoint *sep)
+{
+    if (uv_is_closing(&sep->u.handle))
+        return;
+    if (sep->before_close)
+        sep->before_close(sep);
+    uv_close(&sep->u.handle, stream_on_closed);
+}
+
+static void stream_on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct sc_stream_endpoint *sep = req->data;
+
+    sep->base.ended = true;
+    sep->base.events->on_ended(&sep->base, status);
+}
+
+/* Ends the output now that nothing is queued. */
+static void stream_finish_end(struct sc_stream_endpoint *sep)
+{
+    struct sc_endpoint *ep = &sep->base;
+    int rc;
+
+    switch (sep->end_style) {
+    case SC_END_SHUTDOWN:
+        sep->shutdown_req.data = sep;
+        rc = uv_shutdown(&sep->shutdown_req, &sep->u.stream, stream_on_shutdown);
+        if (rc < 0) {
+            ep->ended = true;
+            ep->events->on_ended(ep, rc);
+        }
+        break;
+    case SC_END_CLOSE:
+        sep->close_ends = true;
+        ep->closing = true;
+        stream_read_stop(ep);
+        stream_close_handle(sep);
+        break;
+    case SC_END_NOTHING:
+        ep->ended = true;
+        ep->events->on_ended(ep, 0);
+        break;
+    }
+}
+
+static void stream_on_written(uv_write_t *req, int status)
+{
+    struct write_req *wr = (struct write_req *)req;
+    struct sc_stream_endpoint *sep = req->handle->data;
+    struct sc_endpoint *ep = &sep->base;
+    size_t len = wr->chunk->len;
+
+    ep->queued -= len;
+    if (status == 0)
+        ep->bytes_written += len;
+    chunk_unref(wr->chunk);
+    free(wr);
+    if (ep->closing)
+        return;
+    ep->events->on_written(ep, len, status);
+    /* uv_shutdown waits for queued writes itself; closing must not. */
+    if (ep->ending && !ep->ended && ep->queued == 0 && sep->end_style != SC_END_SHUTDOWN &&
+        !ep->closing)
+        stream_finish_end(sep);
+}
+
+static int stream_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
+{
+    struct sc_stream_endpoint *sep = stream_of(ep);
+    struct write_req *wr;
+    uv_buf_t buf = uv_buf_init(chunk->data, (unsigned)chunk->len);
+    int rc;
+
+    if (ep->closing || ep->ending)
+        return UV_EPIPE;
+    wr = malloc(sizeof(*wr));
+    if (!wr)
+        return UV_ENOMEM;
+    chunk_ref(chunk);
+    wr->chunk = chunk;
+    ep->queued += chunk->len;
+    rc = uv_write(&wr->req, &sep->u.stream, &buf, 1, stream_on_written);
+    if (rc < 0) {
+        ep->queued -= chunk->len;
+        chunk_unref(chunk);
+        free(wr);
+    }
+    return rc;
+}
+
+static void stream_end(struct sc_endpoint *ep)
+{
+    struct sc_stream_endpoint *sep = stream_of(ep);
+
+    if (ep->ending || ep->closing)
+        return;
+    ep->ending = true;
+    if (sep->end_style == SC_END_SHUTDOWN || ep->queued == 0)
+        stream_finish_end(sep);
+}
+
+static void stream_close(struct sc_endpoint *ep)
+{
+    struct sc_stream_endpoint *sep = stream_of(ep);
+
+    if (ep->closing)
+        return;
+    ep->closing = true;
+    stream_read_stop(ep);
+    stream_close_handle(sep);
+}
+
+static const struct sc_endpoint_ops stream_ops = {
+    .read_start = stream_read_start,
+    .read_stop = stream_read_stop,
+    .write = stream_write,
+    .end = stream_end,
+    .close = stream_close,
+};
+
+void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,
+                           const struct sc_endpoint_events *events, void *owner)
+{
+    sep->base = (struct sc_endpoint){ .ops = &stream_ops, .events = events, .owner = owner };
+    sep->u.handle.data = sep;
+    sep->end_style = style;
+    sep->close_ends = false;
+    sep->before_close = NULL;
+    sep->hygiene_slot = -1;
+}

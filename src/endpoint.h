@@ -1,0 +1,109 @@
+/*
+ * endpoint: anything bytes come out of or go into, behind one interface.
+ *
+ * Kinds: libuv streams (TCP sockets, pipes, Unix sockets, terminals) and
+ * files or character devices driven by chained uv_fs requests, which libuv
+ * cannot turn into a stream. Whoever owns an endpoint sees only these
+ * operations and events, so one pump serves every direction.
+ *
+ * Events are never delivered from inside an operation, with one exception:
+ * on_ended may come straight from end() when nothing was queued.
+ */
+#ifndef SOCKCAT_ENDPOINT_H
+#define SOCKCAT_ENDPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "chunk.h"
+
+struct sc_endpoint;
+
+struct sc_endpoint_events {
+    /* A chunk was read; the callee owns one reference to it. */
+    void (*on_data)(struct sc_endpoint *ep, struct sc_chunk *chunk);
+    /* The source will produce no more (a zero-byte read). */
+    void (*on_eof)(struct sc_endpoint *ep);
+    void (*on_read_error)(struct sc_endpoint *ep, int err);
+    /* One write finished (status < 0: it failed); ep->queued is updated. */
+    void (*on_written)(struct sc_endpoint *ep, size_t len, int status);
+    /* end() finished: everything queued was written, then the output ended. */
+    void (*on_ended)(struct sc_endpoint *ep, int status);
+    /* close() finished; the endpoint may be freed now. */
+    void (*on_closed)(struct sc_endpoint *ep);
+};
+
+struct sc_endpoint_ops {
+    int (*read_start)(struct sc_endpoint *ep);
+    void (*read_stop)(struct sc_endpoint *ep);
+    /* Queues the chunk (takes its own reference); 0 or a libuv error. */
+    int (*write)(struct sc_endpoint *ep, struct sc_chunk *chunk);
+    /* After the queue drains: half-close a socket, close a pipe, or nothing. */
+    void (*end)(struct sc_endpoint *ep);
+    /* Releases everything; queued writes are abandoned. */
+    void (*close)(struct sc_endpoint *ep);
+};
+
+/* How an output ends once everything queued is written. */
+enum sc_end_style {
+    SC_END_SHUTDOWN,  /* sockets: shutdown(SHUT_WR), the peer reads EOF */
+    SC_END_CLOSE,     /* pipes: close, so the reader sees EOF */
+    SC_END_NOTHING,   /* terminals and files: nothing to signal */
+};
+
+struct sc_endpoint {
+    const struct sc_endpoint_ops *ops;
+    const struct sc_endpoint_events *events;
+    void *owner;
+    size_t queued;            /* bytes accepted by write() not yet written */
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    bool reading;
+    bool ending;              /* end() was called */
+    bool ended;
+    bool closing;             /* close() was called */
+    bool is_tty;
+};
+
+static inline int endpoint_read_start(struct sc_endpoint *ep) { return ep->ops->read_start(ep); }
+static inline void endpoint_read_stop(struct sc_endpoint *ep) { ep->ops->read_stop(ep); }
+static inline int endpoint_write(struct sc_endpoint *ep, struct sc_chunk *c) { return ep->ops->write(ep, c); }
+static inline void endpoint_end(struct sc_endpoint *ep) { ep->ops->end(ep); }
+static inline void endpoint_close(struct sc_endpoint *ep) { ep->ops->close(ep); }
+
+/* A libuv stream. `before_close` runs just before the handle is closed. */
+struct sc_stream_endpoint {
+    struct sc_endpoint base;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_tty_t tty;
+    } u;
+    uv_shutdown_t shutdown_req;
+    enum sc_end_style end_style;
+    bool close_ends;   /* the handle is closing because the output ended */
+    void (*before_close)(struct sc_stream_endpoint *sep);
+    int hygiene_slot;  /* stdio bookkeeping, -1 when unused */
+};
+
+/* Makes an endpoint of an initialised stream handle in `sep->u`. */
+void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,
+                           const struct sc_endpoint_events *events, void *owner);
+
+/* A file or character device read and written with uv_fs requests. */
+struct sc_file_endpoint;
+
+/*
+ * file_endpoint_new()
+ * An endpoint for `fd`, which stays open afterwards (it is the caller's).
+ * Returns NULL when out of memory.
+ */
+struct sc_endpoint *file_endpoint_new(uv_loop_t *loop, uv_file fd,
+                                      const struct sc_endpoint_events *events,
+                                      void *owner);
+
+#endif

@@ -1,0 +1,583 @@
+#include "hub.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "diag.h"
+#include "stdio.h"
+
+/* How long a stop waits for a stuck stdout before giving up on it. */
+#define FLUSH_LIMIT_MS 3000
+
+static void hub_check_finished(struct sc_hub *hub);
+static void hub_update_stdin(struct sc_hub *hub);
+static void peer_update_read(struct sc_peer *peer);
+static void peer_close(struct sc_peer *peer);
+
+uint64_t hub_now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static bool keep_open(const struct sc_hub *hub)
+{
+    return hub->opts->keep_open;
+}
+
+/* ---- stdin: the fan-out source ---- */
+
+static void peer_stop_writes(struct sc_peer *peer)
+{
+    if (peer->writes_stopped)
+        return;
+    peer->writes_stopped = true;
+    peer->hub->writable_peers--;
+    if (peer->over_high_water) {
+        peer->over_high_water = false;
+        peer->hub->peers_over--;
+    }
+}
+
+static void peer_check_done(struct sc_peer *peer)
+{
+    if (peer->read_done && peer->write_done)
+        peer_close(peer);
+}
+
+/* No more data will go to this peer: end its output once its queue drains. */
+static void peer_end_writes(struct sc_peer *peer)
+{
+    struct sc_endpoint *ep = &peer->ep.base;
+
+    peer_stop_writes(peer);
+    if (peer->write_done || ep->ending || ep->closing)
+        return;
+    if (!peer->hub->opts->no_shutdown) {
+        endpoint_end(ep);
+        return;
+    }
+    /* --no-shutdown: the output stays open until the peer closes. */
+    if (ep->queued == 0) {
+        peer->write_done = true;
+        peer_check_done(peer);
+    } else {
+        peer->close_when_drained = true;
+    }
+}
+
+static void broadcast(struct sc_hub *hub, struct sc_chunk *chunk)
+{
+    enum sc_slow_policy policy = keep_open(hub) ? hub->opts->slow_client : SC_SLOW_BLOCK;
+
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next) {
+        struct sc_endpoint *ep = &peer->ep.base;
+        if (peer->writes_stopped)
+            continue;
+        if (peer->over_high_water && policy == SC_SLOW_DROP) {
+            peer->dropped += chunk->len;
+            continue;
+        }
+        if (peer->over_high_water && policy == SC_SLOW_DISCONNECT) {
+            sc_verbose(1, "disconnected slow client %s", peer->name);
+            peer_stop_writes(peer);
+            peer_close(peer);
+            continue;
+        }
+        int rc = endpoint_write(ep, chunk);
+        if (rc < 0) {
+            peer->pending_error = rc;
+            peer_stop_writes(peer);
+            peer->write_done = true;
+            peer_check_done(peer);
+            continue;
+        }
+        if (ep->queued > SC_HIGH_WATER && !peer->over_high_water) {
+            peer->over_high_water = true;
+            hub->peers_over++;
+        }
+    }
+}
+
+static void in_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
+{
+    struct sc_hub *hub = ep->owner;
+
+    if (!hub->stopping)
+        broadcast(hub, chunk);
+    chunk_unref(chunk);
+    hub_update_stdin(hub);
+}
+
+static void in_on_eof(struct sc_endpoint *ep)
+{
+    struct sc_hub *hub = ep->owner;
+
+    hub->in_eof = true;
+    sc_verbose(2, "end of stdin");
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        peer_end_writes(peer);
+}
+
+static void in_on_read_error(struct sc_endpoint *ep, int err)
+{
+    hub_fail(ep->owner, err, "read from stdin");
+}
+
+static void endpoint_on_closed_free(struct sc_endpoint *ep)
+{
+    struct sc_hub *hub = ep->owner;
+
+    if (hub->in == ep)
+        hub->in = NULL;
+    if (hub->out == ep)
+        hub->out = NULL;
+    free(ep);
+    hub_check_finished(hub);
+}
+
+static void unexpected_written(struct sc_endpoint *ep, size_t len, int status)
+{
+    (void)ep, (void)len, (void)status;
+}
+
+static void unexpected_ended(struct sc_endpoint *ep, int status)
+{
+    (void)ep, (void)status;
+}
+
+static const struct sc_endpoint_events in_events = {
+    .on_data = in_on_data,
+    .on_eof = in_on_eof,
+    .on_read_error = in_on_read_error,
+    .on_written = unexpected_written,
+    .on_ended = unexpected_ended,
+    .on_closed = endpoint_on_closed_free,
+};
+
+/*
+ * stdin is read only while some peer takes broadcast data and none is
+ * above its high-water mark (unless the slow-client policy drops or
+ * disconnects instead of waiting). With no peer yet, stdin waits.
+ */
+static void hub_update_stdin(struct sc_hub *hub)
+{
+    bool blocked_by_slow = hub->peers_over > 0 &&
+        (!keep_open(hub) || hub->opts->slow_client == SC_SLOW_BLOCK);
+    bool want = hub->in && !hub->in_eof && !hub->stopping && !hub->finished &&
+        hub->writable_peers > 0 && !blocked_by_slow;
+
+    if (!hub->in)
+        return;
+    if (want && !hub->in->reading) {
+        int rc = endpoint_read_start(hub->in);
+        if (rc < 0)
+            hub_fail(hub, rc, "read from stdin");
+    } else if (!want && hub->in->reading) {
+        endpoint_read_stop(hub->in);
+    }
+}
+
+/* ---- stdout: the fan-in sink ---- */
+
+static void set_out_backed_up(struct sc_hub *hub, bool backed_up)
+{
+    if (hub->out_backed_up == backed_up)
+        return;
+    hub->out_backed_up = backed_up;
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        peer_update_read(peer);
+}
+
+static void out_on_written(struct sc_endpoint *ep, size_t len, int status)
+{
+    struct sc_hub *hub = ep->owner;
+
+    (void)len;
+    if (status < 0) {
+        if (status == UV_ECANCELED || hub->out_broken)
+            return;
+        hub->out_broken = true;
+        if (status == UV_EPIPE) {
+            /* The reader went away (`| head`): nothing is lost that anyone wants. */
+            sc_verbose(1, "stdout closed by its reader");
+            hub_stop(hub, SC_EXIT_OK);
+        } else {
+            hub_fail(hub, status, "write to stdout");
+        }
+        return;
+    }
+    if (hub->out_backed_up && ep->queued <= SC_LOW_WATER)
+        set_out_backed_up(hub, false);
+    if (hub->stopping)
+        hub_check_finished(hub);
+}
+
+static void out_on_ended(struct sc_endpoint *ep, int status)
+{
+    struct sc_hub *hub = ep->owner;
+
+    (void)status;
+    hub->out_ended = true;
+    hub_check_finished(hub);
+}
+
+static void unexpected_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
+{
+    (void)ep;
+    chunk_unref(chunk);
+}
+
+static void unexpected_eof(struct sc_endpoint *ep)
+{
+    (void)ep;
+}
+
+static void unexpected_read_error(struct sc_endpoint *ep, int err)
+{
+    (void)ep, (void)err;
+}
+
+static const struct sc_endpoint_events out_events = {
+    .on_data = unexpected_data,
+    .on_eof = unexpected_eof,
+    .on_read_error = unexpected_read_error,
+    .on_written = out_on_written,
+    .on_ended = out_on_ended,
+    .on_closed = endpoint_on_closed_free,
+};
+
+/* ---- peers ---- */
+
+static void peer_update_read(struct sc_peer *peer)
+{
+    struct sc_hub *hub = peer->hub;
+    struct sc_endpoint *ep = &peer->ep.base;
+    bool want = peer->added && !peer->read_done && !ep->closing && !hub->stopping &&
+        !hub->finished && !hub->out_backed_up;
+
+    if (want && !ep->reading) {
+        int rc = endpoint_read_start(ep);
+        if (rc < 0) {
+            peer->read_done = true;
+            peer_check_done(peer);
+        }
+    } else if (!want && ep->reading) {
+        endpoint_read_stop(ep);
+    }
+}
+
+static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
+
+    hub->counters->received += chunk->len;
+    if (hub->out && !hub->out_broken && !hub->out->closing) {
+        int rc = endpoint_write(hub->out, chunk);
+        if (rc < 0 && !hub->out_broken) {
+            hub->out_broken = true;
+            hub_fail(hub, rc, "write to stdout");
+        } else if (hub->out->queued > SC_HIGH_WATER) {
+            set_out_backed_up(hub, true);
+        }
+    }
+    chunk_unref(chunk);
+}
+
+static void peer_on_eof(struct sc_endpoint *ep)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
+
+    peer->read_done = true;
+    sc_verbose(2, "end of input from %s", peer->name);
+    if (keep_open(hub)) {
+        /* A client that is done sending has left: finish what it is owed. */
+        peer_end_writes(peer);
+        peer_check_done(peer);
+        return;
+    }
+    if (hub->in && hub->in->is_tty && !hub->in_eof) {
+        /* A person is typing: nothing is queued, so the conversation is over. */
+        hub_stop(hub, SC_EXIT_OK);
+        return;
+    }
+    if (hub->out)
+        endpoint_end(hub->out);
+    peer_check_done(peer);
+}
+
+static void peer_on_read_error(struct sc_endpoint *ep, int err)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
+
+    peer->read_done = true;
+    if (keep_open(hub)) {
+        sc_verbose(1, "read from %s: %s", peer->name, sc_strerror(err));
+        peer_stop_writes(peer);
+        peer_close(peer);
+        return;
+    }
+    hub_fail(hub, err, "read from %s", peer->name);
+}
+
+static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
+
+    if (status == UV_ECANCELED)
+        return;
+    if (status < 0) {
+        peer_stop_writes(peer);
+        peer->write_done = true;
+        if (keep_open(hub) || peer->read_done) {
+            /* The peer is gone after saying it was done: a quiet end. */
+            sc_verbose(peer->read_done ? 2 : 1, "write to %s: %s", peer->name,
+                       sc_strerror(status));
+            if (keep_open(hub))
+                peer->read_done = true;
+            peer_check_done(peer);
+        } else if (hub->opts->send_only) {
+            hub_fail(hub, status, "write to %s", peer->name);
+        } else {
+            /* Its read side will tell whether this was a reset or an end. */
+            peer->pending_error = status;
+            hub_update_stdin(hub);
+        }
+        hub_update_stdin(hub);
+        return;
+    }
+    hub->counters->sent += len;
+    if (peer->over_high_water && ep->queued <= SC_LOW_WATER) {
+        peer->over_high_water = false;
+        hub->peers_over--;
+        hub_update_stdin(hub);
+    }
+    if (peer->close_when_drained && ep->queued == 0) {
+        peer->write_done = true;
+        peer_check_done(peer);
+    }
+}
+
+static void peer_on_ended(struct sc_endpoint *ep, int status)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+
+    if (status < 0 && status != UV_ECANCELED)
+        sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
+    peer->write_done = true;
+    peer_check_done(peer);
+}
+
+static void peer_on_closed(struct sc_endpoint *ep)
+{
+    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
+
+    if (peer->added) {
+        if (peer->prev)
+            peer->prev->next = peer->next;
+        else
+            hub->peers = peer->next;
+        if (peer->next)
+            peer->next->prev = peer->prev;
+        hub->peer_count--;
+        if (keep_open(hub)) {
+            char sent[32], received[32];
+            sc_format_bytes(sent, sizeof(sent), (double)ep->bytes_written);
+            sc_format_bytes(received, sizeof(received), (double)ep->bytes_read);
+            if (sc_verbosity >= 2)
+                sc_verbose(2, "closed %s: %s sent, %s received in %.2f s", peer->name,
+                           sent, received, (double)(hub_now_ns() - peer->start_ns) / 1e9);
+            else
+                sc_verbose(1, "closed %s", peer->name);
+            if (peer->dropped > 0) {
+                char dropped[32];
+                sc_format_bytes(dropped, sizeof(dropped), (double)peer->dropped);
+                sc_verbose(1, "dropped %s of broadcast for %s (slow client)", dropped,
+                           peer->name);
+            }
+        }
+    }
+    free(peer);
+    if (hub->peer_count == 0 && !keep_open(hub) && hub->out && !hub->out->ending)
+        endpoint_end(hub->out);
+    hub_check_finished(hub);
+}
+
+static const struct sc_endpoint_events peer_events = {
+    .on_data = peer_on_data,
+    .on_eof = peer_on_eof,
+    .on_read_error = peer_on_read_error,
+    .on_written = peer_on_written,
+    .on_ended = peer_on_ended,
+    .on_closed = peer_on_closed,
+};
+
+static void peer_close(struct sc_peer *peer)
+{
+    peer_stop_writes(peer);
+    endpoint_close(&peer->ep.base);
+    hub_update_stdin(peer->hub);
+}
+
+struct sc_peer *hub_new_peer(struct sc_hub *hub)
+{
+    struct sc_peer *peer = calloc(1, sizeof(*peer));
+
+    if (!peer)
+        return NULL;
+    if (uv_tcp_init(hub->loop, &peer->ep.u.tcp) < 0) {
+        free(peer);
+        return NULL;
+    }
+    stream_endpoint_setup(&peer->ep, SC_END_SHUTDOWN, &peer_events, hub);
+    peer->hub = hub;
+    peer->writes_stopped = true;  /* counted as writable once added */
+    return peer;
+}
+
+void hub_discard_peer(struct sc_peer *peer)
+{
+    endpoint_close(&peer->ep.base);
+}
+
+void hub_add_peer(struct sc_hub *hub, struct sc_peer *peer)
+{
+    const struct sc_opts *o = hub->opts;
+
+    peer->added = true;
+    peer->start_ns = hub_now_ns();
+    peer->next = hub->peers;
+    if (hub->peers)
+        hub->peers->prev = peer;
+    hub->peers = peer;
+    hub->peer_count++;
+    hub->counters->connections++;
+    uv_tcp_nodelay(&peer->ep.u.tcp, 1);
+
+    peer->read_done = o->send_only;
+    if (o->recv_only || !hub->in) {
+        /* Nothing will ever be sent; the socket closes when the peer is done. */
+        peer->write_done = true;
+    } else {
+        peer->writes_stopped = false;
+        hub->writable_peers++;
+        if (hub->in_eof)
+            peer_end_writes(peer);
+    }
+    peer_update_read(peer);
+    hub_update_stdin(hub);
+    peer_check_done(peer);
+}
+
+/* ---- ending ---- */
+
+static void close_everything(struct sc_hub *hub)
+{
+    if (hub->in)
+        endpoint_close(hub->in);
+    if (hub->out)
+        endpoint_close(hub->out);
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        endpoint_close(&peer->ep.base);
+}
+
+static void hub_finish(struct sc_hub *hub)
+{
+    if (hub->finished)
+        return;
+    hub->finished = true;
+    uv_timer_stop(&hub->flush_timer);
+    uv_close((uv_handle_t *)&hub->flush_timer, NULL);
+    if (hub->error[0])
+        fprintf(stderr, "%s\n", hub->error);
+    close_everything(hub);
+    if (hub->on_finished)
+        hub->on_finished(hub);
+}
+
+static void hub_check_finished(struct sc_hub *hub)
+{
+    if (hub->finished)
+        return;
+    if (hub->stopping) {
+        if (!hub->out || hub->out->queued == 0 || hub->out_broken)
+            hub_finish(hub);
+        return;
+    }
+    /* One-shot: over when the peer is gone and stdout has had everything. */
+    if (!keep_open(hub) && hub->counters->connections > 0 && hub->peer_count == 0 &&
+        (!hub->out || hub->out_ended))
+        hub_finish(hub);
+}
+
+static void hub_on_flush_timeout(uv_timer_t *timer)
+{
+    struct sc_hub *hub = timer->data;
+
+    sc_verbose(1, "stdout is not draining; giving up on it");
+    hub_finish(hub);
+}
+
+void hub_stop(struct sc_hub *hub, int code)
+{
+    if (hub->finished)
+        return;
+    if (hub->stopping) {
+        /* A second request (another Ctrl-C): no more waiting. */
+        hub_finish(hub);
+        return;
+    }
+    hub->stopping = true;
+    if (hub->exit_code == 0)
+        hub->exit_code = code;
+    if (hub->in && hub->in->reading)
+        endpoint_read_stop(hub->in);
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        peer_update_read(peer);
+    uv_timer_start(&hub->flush_timer, hub_on_flush_timeout, FLUSH_LIMIT_MS, 0);
+    hub_check_finished(hub);
+}
+
+void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+
+    if (!hub->error[0] && !hub->finished) {
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        snprintf(hub->error, sizeof(hub->error), "sockcat: %s: %s", what, sc_strerror(uverr));
+    }
+    hub_stop(hub, SC_EXIT_RUNTIME);
+}
+
+int hub_init(struct sc_hub *hub, uv_loop_t *loop, const struct sc_opts *opts,
+             struct sc_counters *counters)
+{
+    int rc = 0;
+
+    *hub = (struct sc_hub){ .loop = loop, .opts = opts, .counters = counters };
+    uv_timer_init(loop, &hub->flush_timer);
+    hub->flush_timer.data = hub;
+    if (!opts->recv_only) {
+        hub->in = stdio_open(loop, 0, true, &in_events, hub, &rc);
+        if (!hub->in) {
+            sc_error(rc, "open stdin");
+            return rc;
+        }
+    }
+    if (!opts->send_only) {
+        hub->out = stdio_open(loop, 1, false, &out_events, hub, &rc);
+        if (!hub->out) {
+            sc_error(rc, "open stdout");
+            return rc;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,273 @@
+#include "listen.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "net.h"
+
+/* The kernel caps this at net.core.somaxconn; ask for all it allows. */
+#define BACKLOG 65535
+
+struct sc_listener {
+    uv_tcp_t tcp;
+    struct sc_listen *owner;
+};
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+/* Warns about running out of descriptors at most once a second. */
+static void warn_accept_failure(struct sc_listen *l, int status)
+{
+    uint64_t now = hub_now_ns();
+
+    if (now - l->last_fd_warning_ns < 1000000000ull && l->last_fd_warning_ns != 0)
+        return;
+    l->last_fd_warning_ns = now;
+    sc_verbose(1, "accept: %s (clients wait until descriptors free up)", sc_strerror(status));
+}
+
+static bool admit(struct sc_listen *l, struct sc_peer *peer)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof(addr);
+
+    if (uv_tcp_getpeername(&peer->ep.u.tcp, (struct sockaddr *)&addr, &len) < 0) {
+        return false;  /* already gone */
+    }
+    net_format((struct sockaddr *)&addr, peer->name, sizeof(peer->name));
+    if (!acl_permits(&l->opts->acl, (struct sockaddr *)&addr)) {
+        sc_verbose(1, "refused %s: denied by --allow/--deny", peer->name);
+        return false;
+    }
+    if (l->opts->max_conns && l->hub->peer_count >= l->opts->max_conns) {
+        sc_verbose(1, "refused %s: over --max-conns %u", peer->name, l->opts->max_conns);
+        return false;
+    }
+    return true;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct sc_listener *listener = server->data;
+    struct sc_listen *l = listener->owner;
+    struct sc_peer *peer;
+
+    if (status < 0) {
+        warn_accept_failure(l, status);
+        return;
+    }
+    if (l->closed || l->hub->stopping || l->hub->finished)
+        return;
+    peer = hub_new_peer(l->hub);
+    if (!peer)
+        return;
+    if (uv_accept(server, &peer->ep.u.stream) < 0 || !admit(l, peer)) {
+        hub_discard_peer(peer);
+        return;
+    }
+    sc_verbose(1, "connection from %s", peer->name);
+    if (!l->opts->keep_open)
+        listen_close(l);  /* one-shot: a second client is refused */
+    hub_add_peer(l->hub, peer);
+}
+
+/* Tells a script which port we got: --ready-fd. */
+static void announce_ready(struct sc_listen *l, unsigned port)
+{
+    char line[16];
+    int len = snprintf(line, sizeof(line), "%u\n", port);
+
+    if (l->opts->ready_fd < 0)
+        return;
+    if (write(l->opts->ready_fd, line, (size_t)len) != len)
+        sc_verbose(1, "write to ready fd %d failed", l->opts->ready_fd);
+    close(l->opts->ready_fd);
+}
+
+/* Binds and listens on one address; 0 or a libuv error. */
+static int listen_on(struct sc_listen *l, struct sockaddr *addr, bool v6only, bool dual_stack)
+{
+    struct sc_listener *listener;
+    struct sockaddr_storage bound;
+    int len = sizeof(bound), rc;
+    char name[INET6_ADDRSTRLEN + 8];
+
+    if (l->count == SC_MAX_LISTENERS)
+        return 0;
+    listener = calloc(1, sizeof(*listener));
+    if (!listener)
+        return UV_ENOMEM;
+    listener->owner = l;
+    rc = uv_tcp_init_ex(l->hub->loop, &listener->tcp, addr->sa_family);
+    if (rc < 0) {
+        free(listener);
+        return rc;
+    }
+    listener->tcp.data = listener;
+    if (dual_stack) {
+        /* Serve IPv4 too, whatever net.ipv6.bindv6only says. */
+        uv_os_fd_t fd;
+        int off = 0;
+        if (uv_fileno((uv_handle_t *)&listener->tcp, &fd) == 0)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    }
+    rc = uv_tcp_bind(&listener->tcp, addr, v6only ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&listener->tcp, BACKLOG, on_connection);
+    if (rc == 0)
+        rc = uv_tcp_getsockname(&listener->tcp, (struct sockaddr *)&bound, &len);
+    if (rc < 0) {
+        net_format(addr, name, sizeof(name));
+        uv_close((uv_handle_t *)&listener->tcp, on_listener_closed);
+        return rc;
+    }
+    l->servers[l->count++] = listener;
+    net_format((struct sockaddr *)&bound, name, sizeof(name));
+    sc_verbose(1, "listening on %s", name);
+    /* Later addresses of the same name share the port the first one got. */
+    net_set_port(addr, net_port((struct sockaddr *)&bound));
+    return 0;
+}
+
+static void listen_failed(struct sc_listen *l, const struct sockaddr *addr, int rc)
+{
+    char name[INET6_ADDRSTRLEN + 8];
+
+    if (l->opts->host) {
+        snprintf(name, sizeof(name), "%s %u", l->opts->host, l->opts->port);
+    } else {
+        net_format(addr, name, sizeof(name));
+    }
+    listen_close(l);
+    hub_fail(l->hub, rc, "listen on %s", name);
+}
+
+static void listen_ready(struct sc_listen *l)
+{
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+
+    if (uv_tcp_getsockname(&l->servers[0]->tcp, (struct sockaddr *)&bound, &len) == 0)
+        announce_ready(l, net_port((struct sockaddr *)&bound));
+}
+
+/* True when an earlier result names the same address (it would clash). */
+static bool seen_before(const struct addrinfo *first, const struct addrinfo *ai)
+{
+    for (const struct addrinfo *p = first; p != ai; p = p->ai_next)
+        if (p->ai_addrlen == ai->ai_addrlen && memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+            return true;
+    return false;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct sc_listen *l = req->data;
+    int first_error = 0;
+    struct sockaddr *failed = NULL;
+    unsigned port = l->opts->port;
+
+    l->resolving = false;
+    if (l->closed) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status < 0) {
+        hub_fail(l->hub, status, "resolve %s", l->opts->host);
+        return;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (seen_before(res, ai))
+            continue;
+        net_set_port(ai->ai_addr, port);
+        int rc = listen_on(l, ai->ai_addr, ai->ai_family == AF_INET6, false);
+        if (rc == 0) {
+            port = net_port(ai->ai_addr);
+        } else if (!first_error || rc == UV_EADDRINUSE) {
+            first_error = rc;
+            failed = ai->ai_addr;
+        }
+    }
+    /* An address in use is an error even if another address worked. */
+    if (l->count == 0 || first_error == UV_EADDRINUSE) {
+        listen_failed(l, failed ? failed : res->ai_addr, first_error ? first_error : UV_EADDRNOTAVAIL);
+        uv_freeaddrinfo(res);
+        return;
+    }
+    uv_freeaddrinfo(res);
+    listen_ready(l);
+}
+
+/* No HOST: the IPv6 wildcard serving IPv4 too, or plain IPv4 without IPv6. */
+static void listen_on_wildcard(struct sc_listen *l)
+{
+    struct sockaddr_in6 any6;
+    struct sockaddr_in any4;
+    int rc = UV_EAFNOSUPPORT;
+
+    uv_ip6_addr("::", (int)l->opts->port, &any6);
+    uv_ip4_addr("0.0.0.0", (int)l->opts->port, &any4);
+    if (l->opts->family != AF_INET) {
+        rc = listen_on(l, (struct sockaddr *)&any6, l->opts->family == AF_INET6,
+                       l->opts->family == AF_UNSPEC);
+        if (rc == 0 || l->opts->family == AF_INET6 ||
+            (rc != UV_EAFNOSUPPORT && rc != UV_EADDRNOTAVAIL)) {
+            if (rc < 0)
+                listen_failed(l, (struct sockaddr *)&any6, rc);
+            else
+                listen_ready(l);
+            return;
+        }
+    }
+    rc = listen_on(l, (struct sockaddr *)&any4, false, false);
+    if (rc < 0)
+        listen_failed(l, (struct sockaddr *)&any4, rc);
+    else
+        listen_ready(l);
+}
+
+int listen_start(struct sc_listen *l, struct sc_hub *hub)
+{
+    const struct sc_opts *o = hub->opts;
+    struct addrinfo hints;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    l->hub = hub;
+    l->opts = o;
+    if (!o->host) {
+        listen_on_wildcard(l);
+        return 0;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = o->family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_PASSIVE | (o->numeric ? AI_NUMERICHOST : 0);
+    l->resolver.data = l;
+    rc = uv_getaddrinfo(hub->loop, &l->resolver, on_resolved, o->host, NULL, &hints);
+    if (rc < 0) {
+        hub_fail(hub, rc, "resolve %s", o->host);
+        return rc;
+    }
+    l->resolving = true;
+    return 0;
+}
+
+void listen_close(struct sc_listen *l)
+{
+    if (l->resolving)
+        uv_cancel((uv_req_t *)&l->resolver);
+    l->closed = true;
+    for (size_t i = 0; i < l->count; i++)
+        uv_close((uv_handle_t *)&l->servers[i]->tcp, on_listener_closed);
+    l->count = 0;
+}

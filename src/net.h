@@ -1,0 +1,19 @@
+/*
+ * net: small address helpers shared by connect and listen.
+ */
+#ifndef SOCKCAT_NET_H
+#define SOCKCAT_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* "ADDR PORT" for a socket address; IPv4-mapped IPv6 shown as IPv4. */
+void net_format(const struct sockaddr *sa, char *out, size_t size);
+
+/* The port of a socket address. */
+unsigned net_port(const struct sockaddr *sa);
+
+/* Sets the port of an IPv4 or IPv6 socket address. */
+void net_set_port(struct sockaddr *sa, unsigned port);
+
+#endif

@@ -1,0 +1,101 @@
+#include "stats.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "diag.h"
+
+/* Redraws per second at most. */
+#define PROGRESS_INTERVAL_MS 100
+
+static double elapsed_seconds(const struct sc_counters *c)
+{
+    return (double)(hub_now_ns() - c->start_ns) / 1e9;
+}
+
+void stats_print_summary(const struct sc_counters *c, const char *suffix)
+{
+    char sent[32], received[32], rate[32];
+    double seconds = elapsed_seconds(c);
+    double total = (double)(c->sent + c->received);
+
+    sc_format_bytes(sent, sizeof(sent), (double)c->sent);
+    sc_format_bytes(received, sizeof(received), (double)c->received);
+    sc_format_bytes(rate, sizeof(rate), seconds > 0 ? total / seconds : 0);
+    sc_note("%s sent, %s received in %.2f s (%s/s)%s", sent, received, seconds, rate,
+            suffix ? suffix : "");
+}
+
+void stats_print_json(const struct sc_counters *c)
+{
+    fprintf(stderr, "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu}\n",
+            (unsigned long long)c->sent, (unsigned long long)c->received,
+            elapsed_seconds(c), (unsigned long long)c->connections);
+    fflush(stderr);
+}
+
+static void progress_draw(struct sc_progress *p)
+{
+    const struct sc_counters *c = p->counters;
+    uint64_t now = hub_now_ns();
+    uint64_t total = c->sent + c->received;
+    double seconds = (double)(now - c->start_ns) / 1e9;
+    double interval = (double)(now - p->last_ns) / 1e9;
+    char sent[32], received[32], current[32], average[32];
+
+    if (interval > 0) {
+        double instant = (double)(total - p->last_total) / interval;
+        /* Smooth over about a second so the figure is readable. */
+        p->rate = p->last_ns == c->start_ns ? instant : 0.7 * p->rate + 0.3 * instant;
+    }
+    p->last_ns = now;
+    p->last_total = total;
+    sc_format_bytes(sent, sizeof(sent), (double)c->sent);
+    sc_format_bytes(received, sizeof(received), (double)c->received);
+    sc_format_bytes(current, sizeof(current), p->rate);
+    sc_format_bytes(average, sizeof(average), seconds > 0 ? (double)total / seconds : 0);
+    /* \r and erase-line redraw in place; one write keeps it whole. */
+    fprintf(stderr, "\r\033[Ksockcat: sent %s, received %s, %s/s now, %s/s average, %.1f s",
+            sent, received, current, average, seconds);
+    fflush(stderr);
+    p->drawn = true;
+}
+
+static void progress_on_tick(uv_timer_t *timer)
+{
+    progress_draw(timer->data);
+}
+
+void progress_start(struct sc_progress *p, uv_loop_t *loop, const struct sc_counters *c)
+{
+    p->counters = c;
+    p->active = false;
+    p->drawn = false;
+    if (!isatty(STDERR_FILENO))
+        return;
+    p->last_ns = c->start_ns;
+    p->last_total = 0;
+    p->rate = 0;
+    uv_timer_init(loop, &p->timer);
+    p->timer.data = p;
+    uv_timer_start(&p->timer, progress_on_tick, PROGRESS_INTERVAL_MS, PROGRESS_INTERVAL_MS);
+    p->active = true;
+}
+
+void progress_clear(struct sc_progress *p)
+{
+    if (p->active && p->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->drawn = false;
+    }
+}
+
+void progress_stop(struct sc_progress *p)
+{
+    if (!p->active)
+        return;
+    progress_clear(p);
+    uv_close((uv_handle_t *)&p->timer, NULL);
+    p->active = false;
+}

@@ -1,0 +1,210 @@
+#include "stdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Flags of a file description sockcat shares with others, to put back. */
+struct saved_flags {
+    dev_t dev;
+    ino_t ino;
+    int flags;
+    int users;
+};
+
+static struct saved_flags saved[2];
+static bool tty_used;
+
+void stdio_guard(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null >= 0 && null != fd) {
+            dup2(null, fd);
+            close(null);
+        }
+    }
+}
+
+/* Points `fd` at /dev/null, keeping the number taken. */
+static void point_at_null(int fd, bool input)
+{
+    int null = open("/dev/null", input ? O_RDONLY : O_WRONLY);
+
+    if (null >= 0) {
+        dup2(null, fd);
+        close(null);
+    }
+}
+
+/* A private file description of the same pipe, or -1. */
+static int reopen_pipe(int fd, bool input)
+{
+    char path[32];
+    struct stat before, after;
+    int newfd;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    /* O_NONBLOCK also keeps open() of a FIFO from waiting for a partner. */
+    newfd = open(path, (input ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+    if (newfd < 0)
+        return -1;
+    if (fstat(fd, &before) < 0 || fstat(newfd, &after) < 0 ||
+        before.st_dev != after.st_dev || before.st_ino != after.st_ino) {
+        close(newfd);
+        return -1;
+    }
+    return newfd;
+}
+
+/* Remembers the flags of a shared description; returns its slot. */
+static int save_flags(int fd)
+{
+    struct stat st;
+    int free_slot = -1;
+
+    if (fstat(fd, &st) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (saved[i].users > 0 && saved[i].dev == st.st_dev && saved[i].ino == st.st_ino) {
+            saved[i].users++;
+            return i;
+        }
+        if (saved[i].users == 0 && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0)
+        return -1;
+    saved[free_slot] = (struct saved_flags){ st.st_dev, st.st_ino, fcntl(fd, F_GETFL), 1 };
+    return free_slot;
+}
+
+/* Puts the flags back when the last user of the description lets go. */
+static void stdio_before_close(struct sc_stream_endpoint *sep)
+{
+    int slot = sep->hygiene_slot;
+    uv_os_fd_t fd;
+
+    if (slot < 0)
+        return;
+    sep->hygiene_slot = -1;
+    if (--saved[slot].users == 0 && saved[slot].flags >= 0 &&
+        uv_fileno(&sep->u.handle, &fd) == 0)
+        fcntl(fd, F_SETFL, saved[slot].flags);
+}
+
+static struct sc_endpoint *open_tty(uv_loop_t *loop, int fd, bool input,
+                                    const struct sc_endpoint_events *events, void *owner,
+                                    int *err)
+{
+    struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
+
+    if (!sep) {
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    *err = uv_tty_init(loop, &sep->u.tty, fd, input);
+    if (*err < 0) {
+        free(sep);
+        return NULL;
+    }
+    tty_used = true;
+    stream_endpoint_setup(sep, SC_END_NOTHING, events, owner);
+    sep->base.is_tty = true;
+    return &sep->base;
+}
+
+static void free_on_close(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static bool is_socket(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool is_tcp,
+                                       const struct sc_endpoint_events *events, void *owner,
+                                       int *err)
+{
+    struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
+    int slot = -1;
+    int newfd = is_tcp ? -1 : reopen_pipe(fd, input);
+
+    if (!sep) {
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    if (newfd < 0) {
+        slot = save_flags(fd);
+        newfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (newfd < 0) {
+            *err = -errno;
+            if (slot >= 0)
+                saved[slot].users--;
+            free(sep);
+            return NULL;
+        }
+    }
+    *err = is_tcp ? uv_tcp_init(loop, &sep->u.tcp) : uv_pipe_init(loop, &sep->u.pipe, 0);
+    if (*err == 0) {
+        *err = is_tcp ? uv_tcp_open(&sep->u.tcp, newfd) : uv_pipe_open(&sep->u.pipe, newfd);
+        if (*err < 0) {
+            /* The loop knows the handle now: free it from its close callback. */
+            sep->u.handle.data = sep;
+            uv_close(&sep->u.handle, free_on_close);
+            sep = NULL;
+        }
+    }
+    if (*err < 0) {
+        if (slot >= 0) {
+            fcntl(newfd, F_SETFL, saved[slot].flags);
+            saved[slot].users--;
+        }
+        close(newfd);
+        free(sep);
+        return NULL;
+    }
+    point_at_null(fd, input);
+    stream_endpoint_setup(sep, is_socket(newfd) ? SC_END_SHUTDOWN : SC_END_CLOSE,
+                          events, owner);
+    sep->hygiene_slot = slot;
+    sep->before_close = stdio_before_close;
+    return &sep->base;
+}
+
+struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
+                               const struct sc_endpoint_events *events, void *owner,
+                               int *err)
+{
+    struct sc_endpoint *ep;
+
+    *err = 0;
+    switch (uv_guess_handle(fd)) {
+    case UV_TTY:
+        return open_tty(loop, fd, input, events, owner, err);
+    case UV_NAMED_PIPE:
+        return open_stream(loop, fd, input, false, events, owner, err);
+    case UV_TCP:
+        return open_stream(loop, fd, input, true, events, owner, err);
+    default:
+        ep = file_endpoint_new(loop, fd, events, owner);
+        if (!ep)
+            *err = UV_ENOMEM;
+        return ep;
+    }
+}
+
+void stdio_restore(void)
+{
+    if (tty_used)
+        uv_tty_reset_mode();
+}
