@@ -293,8 +293,11 @@ static void peer_on_eof(struct sc_endpoint *ep)
     peer->read_done = true;
     sc_verbose(2, "end of input from %s", peer->name);
     if (keep_open(hub)) {
-        /* A client that is done sending has left: finish what it is owed. */
-        peer_end_writes(peer);
+        /*
+         * Its other direction goes on: a client may half-close at once and
+         * still want the broadcast. It is closed once that ends too (our
+         * stdin's EOF, or a write failing because it has gone for good).
+         */
         peer_check_done(peer);
         return;
     }
