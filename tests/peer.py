@@ -24,6 +24,7 @@ opens one connection. Then a receiver and a sender run at the same time:
                        END one of eof, idle, reset, error:<errno name>
   --save FILE          the received bytes (written as they come)
   --sent FILE          created once everything was sent (before ACTION)
+  --done FILE          created once ACTION was taken
   --addr FILE          "LOCALPORT PEERADDR PEERPORT" once connected
   --hold GATE          keep the socket open at the end until GATE exists
   --timeout SECS       give up (exit 3) after SECS (default 30)
@@ -175,6 +176,8 @@ class Peer:
                 self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                   struct.pack("ii", 1, 0))
                 self.s.close()
+            if a.done:
+                write_atomic(a.done, "done\n")
         except OSError as e:
             # The other side went away; the report says what was received.
             sys.stderr.write("peer.py: send: %s\n" % e)
@@ -218,6 +221,7 @@ def common(p):
     p.add_argument("--report")
     p.add_argument("--save")
     p.add_argument("--sent")
+    p.add_argument("--done")
     p.add_argument("--addr")
     p.add_argument("--hold")
     p.add_argument("--timeout", type=float, default=30)
