@@ -143,6 +143,32 @@ testPeerResetAsServer() {
         "$(cat err)"
 }
 
+testPeerResetTogetherWithData() {
+    # The last bytes and the reset are both waiting when sockcat next looks
+    # at the socket (it is stopped meanwhile): the bytes go to stdout and
+    # the reset is still reported, not taken for an EOF.
+    local pid
+    head -c 1000 "$DATA" >small
+    tc_peer_listen --addr addr --no-read --send small --send-when gate.send \
+        --then reset --done done || { fail "peer"; return; }
+    tc_connect /dev/null out err 127.0.0.1 "$TC_PEER_PORT"
+    th_wait_file addr || { fail "connect"; return; }
+    pid=$(cat "/proc/$TC_PID/task/$TC_PID/children" 2>/dev/null)
+    pid=${pid%% *}
+    [ -n "$pid" ] || { fail "no sockcat process"; return; }
+    kill -STOP "$pid"
+    touch gate.send
+    th_wait_file done
+    kill -CONT "$pid"
+    th_wait_pid "$TC_PID"
+    assertEquals "exit status" 1 "$TH_RC"
+    assertEquals "the bytes before the reset reached stdout" \
+        "$(th_sum small)" "$(th_sum out)"
+    assertEquals "message" \
+        "sockcat: read from 127.0.0.1 $TC_PEER_PORT: Connection reset by peer" \
+        "$(cat err)"
+}
+
 testPeerResetWhileStdoutStalled() {
     # The reset comes while the bytes before it still wait for a slow stdout:
     # they must all be written before sockcat reports the reset.
