@@ -153,8 +153,7 @@ testPeerResetTogetherWithData() {
         --then reset --done done || { fail "peer"; return; }
     tc_connect /dev/null out err 127.0.0.1 "$TC_PEER_PORT"
     th_wait_file addr || { fail "connect"; return; }
-    pid=$(cat "/proc/$TC_PID/task/$TC_PID/children" 2>/dev/null)
-    pid=${pid%% *}
+    pid=$(tc_child "$TC_PID")
     [ -n "$pid" ] || { fail "no sockcat process"; return; }
     kill -STOP "$pid"
     touch gate.send

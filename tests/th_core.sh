@@ -116,6 +116,14 @@ tc_spawn() {
     TC_PID=$!
 }
 
+# tc_child PID: the (first) child process of PID, e.g. sockcat under the
+# timeout that tc_spawn started.
+tc_child() {
+    local c
+    c=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
+    echo "${c%% *}"
+}
+
 # tc_listen IN OUT ERR ARGS...: starts `sockcat listen --ready-fd 3 ARGS...`
 # (ARGS name the port, and the host if any) with tc_spawn; sets TC_PID, and
 # TC_PORT once it listens.
