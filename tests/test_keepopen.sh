@@ -105,7 +105,9 @@ testClientChunksWholeAndInOrder() {
     th_listen "$out" "$err" -k -v || { fail "listener did not start"; return; }
 
     # Six clients send 300 numbered lines each, one write per line, all at
-    # once once every one of them is connected.
+    # once once every one of them is connected. A client never has more
+    # than ~12 KiB outstanding, well under one read, so a read ends on a
+    # line boundary, and writing each read whole keeps every line whole.
     for t in py1 py2 py3; do
         ko_client "$t" 127.0.0.1 "$TH_PORT" --go "$go" \
             --send-lines "$t:300" --delay-ms 1 --shut
