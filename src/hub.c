@@ -397,12 +397,9 @@ static void peer_on_closed(struct sc_endpoint *ep)
                            sent, received, (double)(hub_now_ns() - peer->start_ns) / 1e9);
             else
                 sc_verbose(1, "closed %s", peer->name);
-            if (peer->dropped > 0) {
-                char dropped[32];
-                sc_format_bytes(dropped, sizeof(dropped), (double)peer->dropped);
-                sc_verbose(1, "dropped %s of broadcast for %s (slow client)", dropped,
-                           peer->name);
-            }
+            if (peer->dropped > 0)
+                sc_verbose(1, "dropped %llu B of broadcast for %s (slow client)",
+                           (unsigned long long)peer->dropped, peer->name);
         }
     }
     free(peer);
@@ -538,6 +535,8 @@ void hub_stop(struct sc_hub *hub, int code)
     hub->stopping = true;
     if (hub->exit_code == 0)
         hub->exit_code = code;
+    if (hub->on_stopping)
+        hub->on_stopping(hub);
     if (hub->in && hub->in->reading)
         endpoint_read_stop(hub->in);
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)

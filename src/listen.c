@@ -159,6 +159,12 @@ static void listen_ready(struct sc_listen *l)
         announce_ready(l, net_port((struct sockaddr *)&bound));
 }
 
+static bool is_ipv6_any(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
 /* True when an earlier result names the same address (it would clash). */
 static bool seen_before(const struct addrinfo *first, const struct addrinfo *ai)
 {
@@ -188,7 +194,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (seen_before(res, ai))
             continue;
         net_set_port(ai->ai_addr, port);
-        int rc = listen_on(l, ai->ai_addr, ai->ai_family == AF_INET6, false);
+        /* "::" means every address, as no HOST does, unless -6 says otherwise. */
+        bool dual = is_ipv6_any(ai->ai_addr) && l->opts->family != AF_INET6;
+        int rc = listen_on(l, ai->ai_addr, ai->ai_family == AF_INET6 && !dual, dual);
         if (rc == 0) {
             port = net_port(ai->ai_addr);
         } else if (!first_error || rc == UV_EADDRINUSE) {

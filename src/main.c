@@ -35,7 +35,7 @@ static void app_on_signal(uv_signal_t *handle, int signum)
 
     if (signum == SIGUSR1) {
         progress_clear(&app->progress);
-        stats_print_summary(&app->counters, " so far");
+        stats_print_summary(&app->counters, NULL);
         return;
     }
     sc_verbose(1, "stopping on signal %d", signum);
@@ -47,6 +47,15 @@ static void app_close_signals(struct sc_app *app)
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
+}
+
+/* Stopping: no new clients while stdout is flushed. */
+static void app_on_stopping(struct sc_hub *hub)
+{
+    struct sc_app *app = hub->data;
+
+    if (app->opts.mode == SC_MODE_LISTEN)
+        listen_close(&app->listener);
 }
 
 /* The hub is done: close what keeps the loop alive besides it. */
@@ -97,11 +106,13 @@ static int app_run(struct sc_app *app)
     app->counters.start_ns = hub_now_ns();
     rc = hub_init(&app->hub, &app->loop, &app->opts, &app->counters);
     app->hub.on_finished = app_on_finished;
+    app->hub.on_stopping = app_on_stopping;
     app->hub.data = app;
     if (rc < 0) {
         app->hub.exit_code = SC_EXIT_RUNTIME;
         app->hub.finished = true;
         app->hub.on_finished = NULL;
+        app->hub.on_stopping = NULL;
     } else {
         app_watch_signals(app);
         if (app->opts.progress)

@@ -4,7 +4,7 @@
 set -e
 packages="build-essential cmake pkg-config libuv1-dev shunit2 socat ncat
 netcat-openbsd curl python3 bash-completion zsh fish mandoc tmux procps
-dpkg-dev file"
+dpkg-dev file man-db"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
