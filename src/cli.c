@@ -122,8 +122,7 @@ static int port_or_complain(const char *text, int *port)
 {
     *port = parse_port(text);
     if (*port < 0) {
-        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535"
-                       " or a service name", text);
+        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", text);
         return -1;
     }
     return 0;
@@ -249,8 +248,7 @@ static void complain_about_option(const char *last, int failed_option)
 
     if (is_negative_number(last)) {
         /* "-1" is a negative port, not a bundle of digit options. */
-        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535"
-                       " or a service name", last);
+        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", last);
         return;
     }
     if (last && strncmp(last, "--", 2) == 0) {

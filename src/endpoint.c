@@ -4,6 +4,7 @@
 #include "endpoint.h"
 
 #include <stdlib.h>
+#include <sys/socket.h>
 
 struct write_req {
     uv_write_t req;
@@ -25,6 +26,23 @@ static void stream_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf
     *buf = block ? uv_buf_init(block->data, (unsigned)block->cap) : uv_buf_init(NULL, 0);
 }
 
+/*
+ * libuv reports EOF when the socket hangs up after a short read, even if
+ * the hang-up was a reset that arrived behind the data. The socket still
+ * holds that error: report it instead of a clean end.
+ */
+static ssize_t pending_socket_error(uv_stream_t *stream)
+{
+    uv_os_fd_t fd;
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (stream->type != UV_TCP || uv_fileno((uv_handle_t *)stream, &fd) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
+        return UV_EOF;
+    return -err;
+}
+
 static void stream_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct sc_stream_endpoint *sep = stream->data;
@@ -42,6 +60,8 @@ static void stream_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
         return;  /* EAGAIN: nothing this time, not an EOF */
     uv_read_stop(stream);
     ep->reading = false;
+    if (nread == UV_EOF)
+        nread = pending_socket_error(stream);
     if (nread == UV_EOF)
         ep->events->on_eof(ep);
     else
