@@ -203,7 +203,8 @@ testHttpResponseToCurl() {
     tc_listen response out err 127.0.0.1 0 || { fail "listen"; return; }
     timeout "$TH_TIMEOUT" curl -sS --max-time "$TH_TIMEOUT" -o body \
         "http://127.0.0.1:$TC_PORT/some/path" 2>err.curl
-    assertEquals "curl: exit status ($(cat err.curl))" 0 $?
+    local rc=$?
+    assertEquals "curl: exit status ($(cat err.curl))" 0 "$rc"
     th_wait_pid "$TC_PID"
     assertEquals "exit status" 0 "$TH_RC"
     assertEquals "curl got the body" "$(th_sum "$DATA")" "$(th_sum body)"

@@ -65,7 +65,8 @@ testStdinPipe() {
 testStdinFile() {
     stdin_peer || { fail "peer"; return; }
     sc connect 127.0.0.1 "$TC_PEER_PORT" <"$DATA" >out 2>err
-    stdin_ok file "$(tc_expect "$DATA")" $?
+    local rc=$?
+    stdin_ok file "$(tc_expect "$DATA")" "$rc"
 }
 
 testStdinFileFromItsOffset() {
@@ -75,7 +76,8 @@ testStdinFileFromItsOffset() {
         head -c 1000 >/dev/null
         sc connect 127.0.0.1 "$TC_PEER_PORT" >out 2>err
     } <"$DATA"
-    stdin_ok "file read by someone else first" "$(tc_expect rest)" $?
+    local rc=$?
+    stdin_ok "file read by someone else first" "$(tc_expect rest)" "$rc"
 }
 
 testStdinDevNull() {
@@ -88,7 +90,25 @@ testStdinSocket() {
     stdin_peer || { fail "peer"; return; }
     timeout "$TH_TIMEOUT" python3 "$TC_PEER" stdio --stdin "$DATA" -- \
         "$SOCKCAT" connect 127.0.0.1 "$TC_PEER_PORT" >out 2>err
-    stdin_ok socket "$(tc_expect "$DATA")" $?
+    local rc=$?
+    stdin_ok socket "$(tc_expect "$DATA")" "$rc"
+}
+
+testStdinNamedFifoWriterAlreadyGone() {
+    # The writer wrote and closed the FIFO before sockcat started: what it
+    # wrote is still in the FIFO, followed by EOF.
+    printf 'written before sockcat started\n' >text
+    mkfifo in.fifo
+    { cat text >in.fifo; touch written; } &
+    stdin_peer || { fail "peer"; return; }
+    (
+        exec <in.fifo
+        tc_hold written 10
+        exec timeout 5 "$SOCKCAT" connect 127.0.0.1 "$TC_PEER_PORT" \
+            >out 2>err
+    )
+    local rc=$?
+    stdin_ok "named FIFO, writer gone" "$(tc_expect text)" "$rc"
 }
 
 testStdinClosed() {
