@@ -138,7 +138,8 @@ bridge_down_eof() {
     # stdin while it was there (a FIFO whose writer is gone: test_stdio).
     tc_feed in.fifo wait:addr "file:$SMALL"
     tc_drain out.fifo out
-    bridge_start "$1" --send-after eof --send "$DATA" --report rep --addr addr ||
+    bridge_start "$1" --send-after eof --send "$DATA" --report rep \
+        --addr addr ||
         { fail "start"; return; }
     assertEquals "$1: the peer got stdin, then EOF" \
         "$(tc_expect "$SMALL")" "$(tc_report rep)"

@@ -46,8 +46,9 @@ testVerboseLines() {
     assertEquals "first line" "sockcat: connected to 127.0.0.1 $TC_PEER_PORT" \
         "$(sed -n 1p err)"
     assertTrue "the byte-count line ends the run: $(tail -n1 err)" \
-        "tail -n1 err | grep -Eq '^sockcat: 1000 B sent, 2\.00 KiB received in [0-9]+\.[0-9]+ s \([0-9]+(\.[0-9]+)? (B|KiB|MiB|GiB)/s\)$'"
-    assertEquals "the peer got stdin" "$(tc_expect "$SMALL")" "$(tc_report rep)"
+        "tc_count_line err '1000 B' '2\.00 KiB'"
+    assertEquals "the peer got stdin" "$(tc_expect "$SMALL")" \
+        "$(tc_report rep)"
 }
 
 testVerboseCountsInMiB() {
@@ -55,7 +56,7 @@ testVerboseCountsInMiB() {
     IN=$DATA connect_run -v 127.0.0.1 "$TC_PEER_PORT"
     assertEquals "exit status" 0 "$RC"
     assertTrue "counts in MiB: $(tail -n1 err)" \
-        "tail -n1 err | grep -Eq '^sockcat: 1\.00 MiB sent, 3\.00 MiB received in '"
+        "tc_count_line err '1\.00 MiB' '3\.00 MiB'"
 }
 
 testHostname() {
@@ -121,7 +122,8 @@ testSourceAddressAndPort() {
     assertEquals "exit status" 0 "$RC"
     assertEquals "the server sees the source address and port" \
         "127.0.0.1 $sport" "$(cut -d' ' -f2,3 addr)"
-    assertEquals "the peer got stdin" "$(tc_expect "$SMALL")" "$(tc_report rep)"
+    assertEquals "the peer got stdin" "$(tc_expect "$SMALL")" \
+        "$(tc_report rep)"
 }
 
 testSourcePortLongOptions() {

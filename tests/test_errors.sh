@@ -6,6 +6,8 @@
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
+RESET="Connection reset by peer"
+
 oneTimeSetUp() {
     DATA="${SHUNIT_TMPDIR}/data"
     tc_data "$DATA" $((1024 * 1024))
@@ -126,8 +128,7 @@ testPeerResetAsClient() {
     assertEquals "all bytes before the reset reached stdout" \
         "$(th_sum "$DATA")" "$(th_sum out)"
     assertEquals "message" \
-        "sockcat: read from 127.0.0.1 $TC_PEER_PORT: Connection reset by peer" \
-        "$(cat err)"
+        "sockcat: read from 127.0.0.1 $TC_PEER_PORT: $RESET" "$(cat err)"
 }
 
 testPeerResetAsServer() {
@@ -139,7 +140,7 @@ testPeerResetAsServer() {
     assertEquals "all bytes before the reset reached stdout" \
         "$(th_sum "$DATA")" "$(th_sum out)"
     assertEquals "message" \
-        "sockcat: read from 127.0.0.1 $(cut -d' ' -f1 addr): Connection reset by peer" \
+        "sockcat: read from 127.0.0.1 $(cut -d' ' -f1 addr): $RESET" \
         "$(cat err)"
 }
 
@@ -164,8 +165,7 @@ testPeerResetTogetherWithData() {
     assertEquals "the bytes before the reset reached stdout" \
         "$(th_sum small)" "$(th_sum out)"
     assertEquals "message" \
-        "sockcat: read from 127.0.0.1 $TC_PEER_PORT: Connection reset by peer" \
-        "$(cat err)"
+        "sockcat: read from 127.0.0.1 $TC_PEER_PORT: $RESET" "$(cat err)"
 }
 
 testPeerResetWhileStdoutStalled() {

@@ -61,8 +61,9 @@ testOneShotServesOneClient() {
     tc_peer_connect "$TC_PORT" --addr addr --send "$SMALL" --report rep \
         --hold gate.c1
     th_wait_file addr || { fail "first client"; return; }
-    assertTrue "connection from the first client" \
-        "wait_line err 'sockcat: connection from 127.0.0.1 $(cut -d' ' -f1 addr)'"
+    local from
+    from="sockcat: connection from 127.0.0.1 $(cut -d' ' -f1 addr)"
+    assertTrue "connection from the first client" "wait_line err '$from'"
     assertTrue "the listening socket is closed at once" \
         "no_listener $TC_PORT"
     assertEquals "a second client is refused" "refused" \
@@ -91,7 +92,7 @@ testVerboseLines() {
         "sockcat: connection from 127.0.0.1 $(cut -d' ' -f1 addr)" \
         "$(sed -n 2p err)"
     assertTrue "the byte-count line ends the run: $(tail -n1 err)" \
-        "tail -n1 err | grep -Eq '^sockcat: 1000 B sent, 2\.00 KiB received in [0-9]+\.[0-9]+ s \([0-9]+(\.[0-9]+)? (B|KiB|MiB|GiB)/s\)$'"
+        "tc_count_line err '1000 B' '2\.00 KiB'"
     assertEquals "the client got stdin" "$(tc_expect "$SMALL")" \
         "$(tc_report rep)"
 }

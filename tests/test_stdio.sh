@@ -43,7 +43,7 @@ os.execvp(sys.argv[1], sys.argv[1:])
 # script's own stdin and stdout are this function's.
 in_script() { timeout "$TH_TIMEOUT" script -qec "$1" /dev/null; }
 
-# -- stdin kinds (stdout a file) -----------------------------------------------
+# -- stdin kinds (stdout a file) ----------------------------------------------
 
 # stdin_peer: a peer that sends SMALL and reports what it got.
 stdin_peer() { tc_peer_listen --send "$SMALL" --report rep; }
@@ -157,7 +157,7 @@ testStdinTerminalPeerEofEndsAtOnce() {
     touch gate.tty
 }
 
-# -- stdout kinds (stdin a file) -----------------------------------------------
+# -- stdout kinds (stdin a file) ----------------------------------------------
 
 # stdout_peer: a peer that sends DATA and reports what it got.
 stdout_peer() { tc_peer_listen --send "$DATA" --report rep; }
@@ -249,7 +249,7 @@ testStdoutTerminal() {
     assertEquals "stderr" "" "$(cat err)"
 }
 
-# -- O_NONBLOCK on shared pipes ------------------------------------------------
+# -- O_NONBLOCK on shared pipes -----------------------------------------------
 
 testNoNonblockLeftOnPipes() {
     tc_peer_listen --send "$DATA" --report rep || { fail "peer"; return; }
@@ -347,7 +347,7 @@ open(sys.argv[1], "w").write("%s %s" % ("nonblock" if fl else "block", res))
         "block wrote 1048576" "$(cat sibling)"
 }
 
-# -- SIGPIPE -------------------------------------------------------------------
+# -- SIGPIPE ------------------------------------------------------------------
 
 testStdoutReaderGoneEndsQuietly() {
     local t0 ms rcs

@@ -172,5 +172,13 @@ tc_drain() {
     ) <"$fifo" &
 }
 
+# tc_count_line FILE SENT RECEIVED: the last line of FILE is the -v byte
+# count line with these amounts (EREs, e.g. "1000 B", "2\.00 KiB").
+tc_count_line() {
+    local rate='[0-9]+(\.[0-9]+)? (B|KiB|MiB|GiB)/s'
+    tail -n1 "$1" | grep -Eq \
+        "^sockcat: $2 sent, $3 received in [0-9]+\.[0-9]+ s \($rate\)\$"
+}
+
 # tc_ms: a monotonic-enough clock in milliseconds.
 tc_ms() { echo $(( $(date +%s%N) / 1000000 )); }
