@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -49,6 +50,14 @@ static int reopen_pipe(int fd, bool input)
     struct stat before, after;
     int newfd;
 
+    /*
+     * A FIFO whose writers are all gone: a description opened now would
+     * never be told so (Linux reports the hang-up only to readers that saw
+     * a writer), so keep the one we have.
+     */
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    if (input && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+        return -1;
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     /* O_NONBLOCK also keeps open() of a FIFO from waiting for a partner. */
     newfd = open(path, (input ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
