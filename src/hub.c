@@ -405,6 +405,8 @@ static void peer_on_closed(struct sc_endpoint *ep)
     free(peer);
     if (hub->peer_count == 0 && !keep_open(hub) && hub->out && !hub->out->ending)
         endpoint_end(hub->out);
+    if (hub->on_peer_closed && !hub->stopping && !hub->finished)
+        hub->on_peer_closed(hub);
     hub_check_finished(hub);
 }
 

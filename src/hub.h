@@ -67,6 +67,8 @@ struct sc_hub {
     int exit_code;
     char error[512];          /* printed once stdout is flushed */
     uv_timer_t flush_timer;   /* bounds the flush when stopping */
+    /* Called when a peer has closed and its descriptor is free again. */
+    void (*on_peer_closed)(struct sc_hub *hub);
     /* Called once when stopping begins: stop feeding the hub (accepting). */
     void (*on_stopping)(struct sc_hub *hub);
     /* Called once when the conversation is over: close what the hub does not own. */

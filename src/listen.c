@@ -1,6 +1,9 @@
 #include "listen.h"
 
+#include <fcntl.h>
 #include <netdb.h>
+#include <stdint.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,25 +16,44 @@
 /* The kernel caps this at net.core.somaxconn; ask for all it allows. */
 #define BACKLOG 65535
 
+/* Descriptors kept free for everything that is not a client. */
+#define SPARE_FDS 16
+
 struct sc_listener {
     uv_tcp_t tcp;
     struct sc_listen *owner;
+    bool parked;   /* a connection waits in libuv until a descriptor frees */
 };
+
+/* How many clients fit: the descriptor limit less those already open. */
+static size_t count_client_budget(void)
+{
+    struct rlimit limit;
+    size_t in_use = 0, max;
+
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX;
+    max = limit.rlim_cur > 1048576 ? 1048576 : (size_t)limit.rlim_cur;
+    for (size_t fd = 0; fd < max; fd++)
+        if (fcntl((int)fd, F_GETFD) >= 0)
+            in_use++;
+    return max > in_use + SPARE_FDS ? max - in_use - SPARE_FDS : 1;
+}
 
 static void on_listener_closed(uv_handle_t *handle)
 {
     free(handle->data);
 }
 
-/* Warns about running out of descriptors at most once a second. */
-static void warn_accept_failure(struct sc_listen *l, int status)
+/* True at most once a second: descriptor trouble comes in bursts. */
+static bool rate_limit_ok(struct sc_listen *l)
 {
     uint64_t now = hub_now_ns();
 
-    if (now - l->last_fd_warning_ns < 1000000000ull && l->last_fd_warning_ns != 0)
-        return;
+    if (l->last_fd_warning_ns != 0 && now - l->last_fd_warning_ns < 1000000000ull)
+        return false;
     l->last_fd_warning_ns = now;
-    sc_verbose(1, "accept: %s (clients wait until descriptors free up)", sc_strerror(status));
+    return true;
 }
 
 static bool admit(struct sc_listen *l, struct sc_peer *peer)
@@ -61,11 +83,22 @@ static void on_connection(uv_stream_t *server, int status)
     struct sc_peer *peer;
 
     if (status < 0) {
-        warn_accept_failure(l, status);
+        /* ENFILE and the like: libuv has already shed the waiting clients. */
+        if (rate_limit_ok(l))
+            sc_verbose(1, "accept: %s", sc_strerror(status));
         return;
     }
     if (l->closed || l->hub->stopping || l->hub->finished)
         return;
+    if (l->hub->peer_count >= l->client_budget) {
+        /* Not accepting now makes libuv stop polling until we do. */
+        if (!listener->parked && rate_limit_ok(l))
+            sc_verbose(1, "at the descriptor limit with %zu clients: new clients wait",
+                       l->hub->peer_count);
+        listener->parked = true;
+        return;
+    }
+    listener->parked = false;
     peer = hub_new_peer(l->hub);
     if (!peer)
         return;
@@ -251,6 +284,7 @@ int listen_start(struct sc_listen *l, struct sc_hub *hub)
     memset(l, 0, sizeof(*l));
     l->hub = hub;
     l->opts = o;
+    l->client_budget = o->keep_open ? count_client_budget() : SIZE_MAX;
     if (!o->host) {
         listen_on_wildcard(l);
         return 0;
@@ -268,6 +302,13 @@ int listen_start(struct sc_listen *l, struct sc_hub *hub)
     }
     l->resolving = true;
     return 0;
+}
+
+void listen_resume(struct sc_listen *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->servers[i]->parked && l->hub->peer_count < l->client_budget)
+            on_connection((uv_stream_t *)&l->servers[i]->tcp, 0);
 }
 
 void listen_close(struct sc_listen *l)

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "chunk.h"
@@ -58,6 +59,14 @@ static void app_on_stopping(struct sc_hub *hub)
         listen_close(&app->listener);
 }
 
+static void app_on_peer_closed(struct sc_hub *hub)
+{
+    struct sc_app *app = hub->data;
+
+    if (app->opts.mode == SC_MODE_LISTEN)
+        listen_resume(&app->listener);
+}
+
 /* The hub is done: close what keeps the loop alive besides it. */
 static void app_on_finished(struct sc_hub *hub)
 {
@@ -107,6 +116,7 @@ static int app_run(struct sc_app *app)
     rc = hub_init(&app->hub, &app->loop, &app->opts, &app->counters);
     app->hub.on_finished = app_on_finished;
     app->hub.on_stopping = app_on_stopping;
+    app->hub.on_peer_closed = app_on_peer_closed;
     app->hub.data = app;
     if (rc < 0) {
         app->hub.exit_code = SC_EXIT_RUNTIME;
@@ -139,6 +149,17 @@ static int app_run(struct sc_app *app)
     return app->hub.exit_code;
 }
 
+/* Many clients need many descriptors: use all the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit limit;
+
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static struct sc_app app;
@@ -153,6 +174,8 @@ int main(int argc, char **argv)
     /* A vanished reader is a write error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
     stdio_guard();
+    if (app.opts.keep_open)
+        raise_fd_limit();
     status = app_run(&app);
     chunk_pool_drain();
     cli_free(&app.opts);
