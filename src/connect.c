@@ -134,7 +134,6 @@ static void on_deadline(uv_timer_t *timer)
 int connector_start(struct sc_connector *c, struct sc_hub *hub)
 {
     const struct sc_opts *o = hub->opts;
-    struct addrinfo hints;
     int rc;
 
     memset(c, 0, sizeof(*c));
@@ -145,13 +144,8 @@ int connector_start(struct sc_connector *c, struct sc_hub *hub)
     if (o->wait_seconds > 0)
         uv_timer_start(&c->deadline, on_deadline, (uint64_t)(o->wait_seconds * 1000 + 0.5), 0);
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = o->family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = o->numeric ? AI_NUMERICHOST : 0;
     c->resolver.data = c;
-    rc = uv_getaddrinfo(hub->loop, &c->resolver, on_resolved, o->host, NULL, &hints);
+    rc = net_resolve(hub->loop, &c->resolver, on_resolved, o->host, o->family, o->numeric, false);
     if (rc < 0) {
         connector_finish(c);
         hub_fail(hub, rc, "resolve %s", o->host);

@@ -278,7 +278,6 @@ static void listen_on_wildcard(struct sc_listen *l)
 int listen_start(struct sc_listen *l, struct sc_hub *hub)
 {
     const struct sc_opts *o = hub->opts;
-    struct addrinfo hints;
     int rc;
 
     memset(l, 0, sizeof(*l));
@@ -289,13 +288,8 @@ int listen_start(struct sc_listen *l, struct sc_hub *hub)
         listen_on_wildcard(l);
         return 0;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = o->family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_PASSIVE | (o->numeric ? AI_NUMERICHOST : 0);
     l->resolver.data = l;
-    rc = uv_getaddrinfo(hub->loop, &l->resolver, on_resolved, o->host, NULL, &hints);
+    rc = net_resolve(hub->loop, &l->resolver, on_resolved, o->host, o->family, o->numeric, true);
     if (rc < 0) {
         hub_fail(hub, rc, "resolve %s", o->host);
         return rc;

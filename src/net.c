@@ -1,6 +1,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,4 +37,17 @@ void net_format(const struct sockaddr *sa, char *out, size_t size)
             inet_ntop(AF_INET6, a6, addr, sizeof(addr));
     }
     snprintf(out, size, "%s %u", addr, net_port(sa));
+}
+
+int net_resolve(uv_loop_t *loop, uv_getaddrinfo_t *req, uv_getaddrinfo_cb cb,
+                const char *host, int family, bool numeric, bool passive)
+{
+    struct addrinfo hints;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = (numeric ? AI_NUMERICHOST : 0) | (passive ? AI_PASSIVE : 0);
+    return uv_getaddrinfo(loop, req, cb, host, NULL, &hints);
 }
