@@ -144,7 +144,8 @@ static int app_run(struct sc_app *app)
         uv_loop_close(&app->loop);
     }
     stdio_restore();
-    if (rc == 0)
+    /* A run that failed before any peer took part has no figures to tell. */
+    if (rc == 0 && (app->counters.connections > 0 || app->hub.exit_code != SC_EXIT_RUNTIME))
         app_report(app);
     return app->hub.exit_code;
 }
