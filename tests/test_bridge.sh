@@ -190,11 +190,12 @@ testLargeReplyAfterEofThroughPipes() {
             2>err 3>ready
         echo $? >rc
     } | cat >out &
+    local pipeline=$!
     th_wait_file ready || { fail "listen"; return; }
     tc_peer_connect "$(cat ready)" --send-after eof --send "$BIG" --report rep
     assertEquals "the peer got stdin, then EOF" \
         "$(tc_expect "$SMALL")" "$(tc_report rep)"
-    th_wait_pid $!
+    th_wait_pid "$pipeline"
     assertEquals "exit status" 0 "$(cat rc)"
     assertEquals "the large reply sent after EOF reached stdout" \
         "$(th_sum "$BIG")" "$(th_sum out)"

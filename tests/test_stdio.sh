@@ -125,29 +125,44 @@ testStdinAndStdoutClosed() {
     assertEquals "stderr" "" "$(cat err)"
 }
 
+# tty_stdin TEXT-FILE PEER-GATE SCRIPT-COMMAND: types TEXT-FILE into a new
+# terminal running SCRIPT-COMMAND; once the peer got it all, types ^D, then
+# keeps the terminal open until PEER-GATE exists (or for TH_TIMEOUT). Runs
+# in the background; SCRIPT-COMMAND should write its status to rc.
+tty_stdin() {
+    local text=$1 gate=$2 cmd=$3
+    {
+        {
+            cat "$text"
+            tc_wait_size got "$(stat -c %s "$text")"
+            [ "$gate" = eof ] && printf '\004'
+            tc_hold gate.tty
+        } | in_script "$cmd" >/dev/null
+    } &
+}
+
 testStdinTerminal() {
     printf 'line one\nline two\n' >lines
     tc_peer_listen --send "$SMALL" --save got --report rep ||
         { fail "peer"; return; }
-    in_script "stty -g >before; '$SOCKCAT' connect 127.0.0.1 $TC_PEER_PORT \
-        >out 2>err; echo \$? >rc; stty -g >after" <lines >/dev/null
+    tty_stdin lines eof "stty -g >before; '$SOCKCAT' connect 127.0.0.1 \
+        $TC_PEER_PORT >out 2>err; echo \$? >rc; stty -g >after"
+    assertTrue "sockcat ends" "th_wait_file rc"
     assertEquals "exit status" 0 "$(cat rc)"
     assertEquals "the peer got the typed lines, then EOF (^D)" \
         "$(tc_expect lines)" "$(tc_report rep)"
     assertEquals "stdout" "$(th_sum "$SMALL")" "$(th_sum out)"
     assertEquals "terminal settings restored" "$(cat before)" "$(cat after)"
     assertEquals "stderr" "" "$(cat err)"
+    touch gate.tty
 }
 
 testStdinTerminalPeerEofEndsAtOnce() {
     printf 'line one\nline two\n' >lines
     tc_peer_listen --send-after 18 --send "$SMALL" --save got ||
         { fail "peer"; return; }
-    {
-        { cat lines; tc_hold gate.tty; } |
-            in_script "'$SOCKCAT' connect 127.0.0.1 $TC_PEER_PORT >out 2>err;
-                echo \$? >rc" >/dev/null
-    } &
+    tty_stdin lines open "'$SOCKCAT' connect 127.0.0.1 $TC_PEER_PORT \
+        >out 2>err; echo \$? >rc"
     assertTrue "sockcat ends at peer EOF though the terminal is open" \
         "th_wait_file rc"
     assertEquals "exit status" 0 "$(cat rc)"

@@ -71,6 +71,27 @@ tc_report() {
 # tc_running PID: true while the background job PID still runs.
 tc_running() { kill -0 "$1" 2>/dev/null; }
 
+# tc_wait_gone PID SECONDS: waits until PID has ended or SECONDS passed
+# (whichever comes first; it does not end PID).
+tc_wait_gone() {
+    local i
+    for i in $(seq 1 $(($2 * 40))); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.025
+    done
+    return 1
+}
+
+# tc_wait_size FILE BYTES: waits (bounded) until FILE has at least BYTES.
+tc_wait_size() {
+    local i
+    for i in $(seq 1 $((TH_TIMEOUT * 40))); do
+        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+        sleep 0.025
+    done
+    return 1
+}
+
 # tc_peer_listen ARGS...: starts `peer.py listen ARGS...` in the background;
 # sets TC_PEER_PID and TC_PEER_PORT once it listens.
 tc_peer_listen() {
