@@ -47,8 +47,8 @@ ld_ready() {
 
 # ld_sockcat_pid: the sockcat that the timeout in TH_PID runs.
 ld_sockcat_pid() {
-    local i c
-    for i in $(seq 1 200); do
+    local _ c
+    for _ in $(seq 1 200); do
         c=$(cat /proc/"$TH_PID"/task/*/children 2>/dev/null | awk '{print $1; exit}')
         [ -n "$c" ] && { echo "$c"; return 0; }
         sleep 0.01
@@ -64,8 +64,8 @@ ld_cpu_ticks() {
 # ld_wait_settled FILE BYTES: waits (bounded) until FILE has BYTES bytes or
 # stops growing for half a second.
 ld_wait_settled() {
-    local i cur last=-1 still=0
-    for i in $(seq 1 200); do
+    local cur last=-1 still=0
+    for _ in $(seq 1 200); do
         cur=$(stat -c %s "$1" 2>/dev/null || echo 0)
         [ "$cur" -ge "$2" ] && return 0
         if [ "$cur" = "$last" ]; then
@@ -109,7 +109,7 @@ testThousandClientsAllArriveWhole() {
     size=$(stat -c %s "$out")
     assertEquals "bytes at stdout" $((LD_CLIENTS * 100)) "$size"
 
-    "$LOADCLIENT" -P -c "$LD_CLIENTS" -b 100 | sort >"$LD_DIR/expected"
+    timeout 20 "$LOADCLIENT" -P -c "$LD_CLIENTS" -b 100 | sort >"$LD_DIR/expected"
     sort "$out" >"$LD_DIR/got"
     assertTrue "each client's 100 bytes whole, intact, exactly once \
 ($(diff "$LD_DIR/expected" "$LD_DIR/got" | head -n 4 | tr '\n' '|'))" \
@@ -167,7 +167,7 @@ testThousandClientsWithFewDescriptors() {
         "[ $((cpu2 - cpu0)) -lt $((limit * hz)) ]"
 
     # Every line at stdout is one a client sent, whole, at most once ...
-    "$LOADCLIENT" -P -c "$LD_CLIENTS" -b 100 | sort >"$LD_DIR/expected"
+    timeout 20 "$LOADCLIENT" -P -c "$LD_CLIENTS" -b 100 | sort >"$LD_DIR/expected"
     sort "$out" >"$LD_DIR/got"
     assertEquals "lines at stdout that no client sent, or sent twice \
 ($(comm -23 "$LD_DIR/got" "$LD_DIR/expected" | head -n 2 | tr '\n' '|'))" \
