@@ -297,7 +297,11 @@ static void peer_on_eof(struct sc_endpoint *ep)
          * Its other direction goes on: a client may half-close at once and
          * still want the broadcast. It is closed once that ends too (our
          * stdin's EOF, or a write failing because it has gone for good).
+         * From a terminal nothing is queued for it: it is done, as in
+         * one-shot mode.
          */
+        if (hub->in && hub->in->is_tty)
+            peer_end_writes(peer);
         peer_check_done(peer);
         return;
     }
