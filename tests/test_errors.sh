@@ -151,14 +151,14 @@ testPeerResetTogetherWithData() {
     local pid
     head -c 1000 "$DATA" >small
     tc_peer_listen --addr addr --no-read --send small --send-when gate.send \
-        --then reset --done done || { fail "peer"; return; }
+        --then reset --done peer.done || { fail "peer"; return; }
     tc_connect /dev/null out err 127.0.0.1 "$TC_PEER_PORT"
     th_wait_file addr || { fail "connect"; return; }
     pid=$(tc_child "$TC_PID")
     [ -n "$pid" ] || { fail "no sockcat process"; return; }
     kill -STOP "$pid"
     touch gate.send
-    th_wait_file done
+    th_wait_file peer.done
     kill -CONT "$pid"
     th_wait_pid "$TC_PID"
     assertEquals "exit status" 1 "$TH_RC"
