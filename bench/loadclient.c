@@ -2,7 +2,7 @@
  * loadclient: many concurrent TCP clients against one server, for the
  * keep-open tests and bench/run.
  *
- *   loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-r] [-v] HOST PORT
+ *   loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-H SECONDS] [-r] [-v] HOST PORT
  *   loadclient -P [-c CONNS] [-b BYTES]
  *
  * Opens CONNS connections at once and keeps them all open. When every
@@ -370,10 +370,13 @@ static void conn_send_next(conn_t *c)
     }
 }
 
-static void all_settled(void)
+/* -H: how long all connections stay idle before sending (measuring idle cost). */
+static double hold_seconds;
+static uv_timer_t hold_timer;
+
+static void start_sending(void)
 {
     unsigned i;
-    t_connected = uv_hrtime();
     for (i = 0; i < nconns; i++) {
         conn_t *c = &conns[i];
         if (c->done || !c->connected)
@@ -383,6 +386,26 @@ static void all_settled(void)
         else
             conn_send_next(c);
     }
+}
+
+static void on_hold_over(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, NULL);
+    start_sending();
+}
+
+static void all_settled(void)
+{
+    t_connected = uv_hrtime();
+    if (hold_seconds <= 0) {
+        start_sending();
+        return;
+    }
+    /* Tell a waiting script that every connection is up and idle now. */
+    fprintf(stderr, "loadclient: holding %u connections idle\n", nconns);
+    fflush(stderr);
+    uv_timer_init(loop, &hold_timer);
+    uv_timer_start(&hold_timer, on_hold_over, (uint64_t)(hold_seconds * 1000), 0);
 }
 
 static void conn_settled(void)
@@ -464,12 +487,13 @@ static void on_deadline(uv_timer_t *t)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-r] [-v] HOST PORT\n"
+            "usage: loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-H SECONDS] [-r] [-v] HOST PORT\n"
             "       loadclient -P [-c CONNS] [-b BYTES]\n"
             "  -c CONNS    concurrent connections, all kept open (default 100, max %u)\n"
             "  -b BYTES    bytes each connection sends, suffix K, M or G allowed (default 100)\n"
             "  -t SECONDS  overall deadline, exit 3 when it fires (default 60)\n"
             "  -p PENDING  at most PENDING connects in progress at once (default 0: all at once)\n"
+            "  -H SECONDS  once all are connected, say so on stderr and stay idle this long\n"
             "  -r          expect the server to echo: verify each client gets its own bytes back\n"
             "  -v          one stderr line per failed connection\n"
             "  -P          print the bytes all connections would send, then exit\n",
@@ -569,7 +593,7 @@ int main(int argc, char **argv)
     double conn_s, rate;
     uint64_t v;
 
-    while ((opt = getopt(argc, argv, "c:b:t:p:rvPh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:b:t:p:H:rvPh")) != -1) {
         switch (opt) {
         case 'c':
             if (parse_size(optarg, &v) != 0 || v < 1 || v > MAX_CONNS) {
@@ -601,6 +625,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             max_pending = (unsigned)v;
+            break;
+        case 'H':
+            hold_seconds = strtod(optarg, NULL);
+            if (hold_seconds < 0 || hold_seconds > 3600) {
+                fprintf(stderr, "loadclient: bad -H '%s'\n", optarg);
+                return 2;
+            }
             break;
         case 'r': echo_check = 1; break;
         case 'v': verbose = 1; break;

@@ -52,7 +52,7 @@ static const struct option_spec option_specs[] = {
     { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port to fd N once listening" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
-    { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "never read from the peer" },
+    { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },

@@ -41,7 +41,8 @@ static void peer_stop_writes(struct sc_peer *peer)
 
 static void peer_check_done(struct sc_peer *peer)
 {
-    if (peer->read_done && peer->write_done)
+    /* With --send-only what the peer sends is only drained, never waited for. */
+    if ((peer->read_done || peer->hub->opts->send_only) && peer->write_done)
         peer_close(peer);
 }
 
@@ -465,7 +466,6 @@ void hub_add_peer(struct sc_hub *hub, struct sc_peer *peer)
     hub->counters->connections++;
     uv_tcp_nodelay(&peer->ep.u.tcp, 1);
 
-    peer->read_done = o->send_only;
     if (o->recv_only || !hub->in) {
         /* Nothing will ever be sent; the socket closes when the peer is done. */
         peer->write_done = true;
