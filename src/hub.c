@@ -41,8 +41,7 @@ static void peer_stop_writes(struct sc_peer *peer)
 
 static void peer_check_done(struct sc_peer *peer)
 {
-    /* With --send-only what the peer sends is only drained, never waited for. */
-    if ((peer->read_done || peer->hub->opts->send_only) && peer->write_done)
+    if (peer->read_done && peer->write_done)
         peer_close(peer);
 }
 
