@@ -92,7 +92,8 @@ testStatsJsonOneShot() {
     assertEquals "stderr is the JSON line alone" 1 \
         "$(wc -l <"$KO_DIR/err")"
     fields=$(ko_tool json "$KO_DIR/err" sent received connections seconds)
-    assertTrue "one JSON object on stderr: $(cat "$KO_DIR/err")" $?
+    rc=$?
+    assertTrue "one JSON object on stderr: $(cat "$KO_DIR/err")" "$rc"
     assertEquals "sent, received, connections" "1048583 3000 1" \
         "$(echo "$fields" | head -n3 | tr '\n' ' ' | sed 's/ $//')"
     assertTrue "seconds is a number >= 0 ($(echo "$fields" | tail -n1))" \
@@ -112,7 +113,8 @@ testStatsJsonConnect() {
     th_wait_pid "$TH_PID" 10
     TH_PID=
     fields=$(ko_tool json "$KO_DIR/cerr" sent received connections)
-    assertTrue "one JSON object on stderr: $(cat "$KO_DIR/cerr")" $?
+    rc=$?
+    assertTrue "one JSON object on stderr: $(cat "$KO_DIR/cerr")" "$rc"
     assertEquals "sent, received, connections" "70000 5000 1" \
         "$(echo "$fields" | tr '\n' ' ' | sed 's/ $//')"
 }
@@ -136,7 +138,8 @@ testStatsJsonKeepOpenAndSigusr1() {
     ko_stop TERM
     assertEquals "exit status after SIGTERM" 143 "$TH_RC"
     fields=$(ko_tool json "$err" received connections)
-    assertTrue "one JSON object on stderr: $(cat "$err")" $?
+    rc=$?
+    assertTrue "one JSON object on stderr: $(cat "$err")" "$rc"
     assertEquals "received, connections" "7000 3" \
         "$(echo "$fields" | tr '\n' ' ' | sed 's/ $//')"
 }
@@ -287,7 +290,8 @@ EOF
     ko_wait_size "$KO_DIR/out" $((1 << 20)) 10
     # Half-way (1 MiB in, the client waiting): the live line shows it.
     ko_wait_pane '(^|[^0-9.])1\.00 MiB' 5
-    assertTrue "a live line showing 1.00 MiB during the transfer: $(ko_pane | grep -v '^\$ ' | tr -s '\n' '|')" $?
+    rc=$?
+    assertTrue "a live line showing 1.00 MiB during the transfer: $(ko_pane | grep -v '^\$ ' | tr -s '\n' '|')" "$rc"
     touch "$KO_DIR/go"
     ko_wait_client c 20 || fail "the client did not finish"
     ko_wait_pane '^ko-rc=' 10 || fail "sockcat did not end"
