@@ -3,6 +3,7 @@
  */
 #include "endpoint.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -27,20 +28,25 @@ static void stream_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf
 }
 
 /*
- * libuv reports EOF when the socket hangs up after a short read, even if
- * the hang-up was a reset that arrived behind the data. The socket still
- * holds that error: report it instead of a clean end.
+ * libuv reports EOF without reading (no buffer) when a socket hangs up after
+ * a short read, whether the peer sent FIN or reset the connection behind its
+ * last bytes. Ask the socket: a peeking read returns 0 after a FIN and the
+ * error after a reset.
  */
-static ssize_t pending_socket_error(uv_stream_t *stream)
+static ssize_t hang_up_reason(uv_stream_t *stream)
 {
     uv_os_fd_t fd;
-    int err = 0;
-    socklen_t len = sizeof(err);
+    char byte;
+    ssize_t n;
 
-    if (stream->type != UV_TCP || uv_fileno((uv_handle_t *)stream, &fd) < 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
+    if (stream->type != UV_TCP || uv_fileno((uv_handle_t *)stream, &fd) < 0)
         return UV_EOF;
-    return -err;
+    do
+        n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -errno;
+    return UV_EOF;
 }
 
 static void stream_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -60,8 +66,8 @@ static void stream_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
         return;  /* EAGAIN: nothing this time, not an EOF */
     uv_read_stop(stream);
     ep->reading = false;
-    if (nread == UV_EOF)
-        nread = pending_socket_error(stream);
+    if (nread == UV_EOF && !buf->base)
+        nread = hang_up_reason(stream);
     if (nread == UV_EOF)
         ep->events->on_eof(ep);
     else

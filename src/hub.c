@@ -86,7 +86,6 @@ static void broadcast(struct sc_hub *hub, struct sc_chunk *chunk)
         }
         int rc = endpoint_write(ep, chunk);
         if (rc < 0) {
-            peer->pending_error = rc;
             peer_stop_writes(peer);
             peer->write_done = true;
             peer_check_done(peer);
@@ -340,20 +339,17 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
     if (status < 0) {
         peer_stop_writes(peer);
         peer->write_done = true;
-        if (keep_open(hub) || peer->read_done) {
-            /* The peer is gone after saying it was done: a quiet end. */
+        if (keep_open(hub)) {
+            /* The client is gone; the others go on. */
             sc_verbose(peer->read_done ? 2 : 1, "write to %s: %s", peer->name,
                        sc_strerror(status));
-            if (keep_open(hub))
-                peer->read_done = true;
-            peer_check_done(peer);
-        } else if (hub->opts->send_only) {
-            hub_fail(hub, status, "write to %s", peer->name);
-        } else {
-            /* Its read side will tell whether this was a reset or an end. */
-            peer->pending_error = status;
-            hub_update_stdin(hub);
+            peer->read_done = true;
         }
+        /*
+         * One-shot: after the peer's EOF this is a quiet end; before it, the
+         * read side will tell whether the peer ended or reset.
+         */
+        peer_check_done(peer);
         hub_update_stdin(hub);
         return;
     }

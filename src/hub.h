@@ -43,7 +43,6 @@ struct sc_peer {
     bool write_done;       /* its output ended, or can never be written */
     bool over_high_water;
     bool close_when_drained;
-    int pending_error;     /* a write failure, reported if the read fails too */
     uint64_t dropped;      /* broadcast bytes it missed (--slow-client drop) */
     uint64_t start_ns;
 };
