@@ -7,11 +7,22 @@
 
 int sc_verbosity;
 
+static void (*before_message)(void *arg);
+static void *before_message_arg;
+
+void sc_set_before_message(void (*hook)(void *arg), void *arg)
+{
+    before_message = hook;
+    before_message_arg = arg;
+}
+
 static void vreport(const char *fmt, va_list ap, const char *reason)
 {
     char line[1024];
 
     vsnprintf(line, sizeof(line), fmt, ap);
+    if (before_message)
+        before_message(before_message_arg);
     /* One write per message keeps lines whole when stderr is shared. */
     if (reason)
         fprintf(stderr, "sockcat: %s: %s\n", line, reason);

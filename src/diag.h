@@ -35,6 +35,9 @@ void sc_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The reason text for a libuv error code, capitalised like strerror(3). */
 const char *sc_strerror(int uverr);
 
+/* Something to do before each message: erase a live progress line. */
+void sc_set_before_message(void (*hook)(void *arg), void *arg);
+
 /* Human units: "312 B", "1.00 KiB", "1.19 GiB". */
 void sc_format_bytes(char *out, size_t size, double bytes);
 

@@ -495,7 +495,7 @@ static void hub_finish(struct sc_hub *hub)
     uv_timer_stop(&hub->flush_timer);
     uv_close((uv_handle_t *)&hub->flush_timer, NULL);
     if (hub->error[0])
-        fprintf(stderr, "%s\n", hub->error);
+        sc_note("%s", hub->error);
     close_everything(hub);
     if (hub->on_finished)
         hub->on_finished(hub);
@@ -555,7 +555,7 @@ void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        snprintf(hub->error, sizeof(hub->error), "sockcat: %s: %s", what, sc_strerror(uverr));
+        snprintf(hub->error, sizeof(hub->error), "%s: %s", what, sc_strerror(uverr));
     }
     hub_stop(hub, SC_EXIT_RUNTIME);
 }

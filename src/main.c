@@ -35,7 +35,6 @@ static void app_on_signal(uv_signal_t *handle, int signum)
     struct sc_app *app = handle->data;
 
     if (signum == SIGUSR1) {
-        progress_clear(&app->progress);
         stats_print_summary(&app->counters, NULL);
         return;
     }

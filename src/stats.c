@@ -61,6 +61,11 @@ static void progress_draw(struct sc_progress *p)
     p->drawn = true;
 }
 
+static void progress_clear_hook(void *arg)
+{
+    progress_clear(arg);
+}
+
 static void progress_on_tick(uv_timer_t *timer)
 {
     progress_draw(timer->data);
@@ -80,6 +85,8 @@ void progress_start(struct sc_progress *p, uv_loop_t *loop, const struct sc_coun
     p->timer.data = p;
     uv_timer_start(&p->timer, progress_on_tick, PROGRESS_INTERVAL_MS, PROGRESS_INTERVAL_MS);
     p->active = true;
+    /* Messages erase the line first; the next tick redraws it below them. */
+    sc_set_before_message(progress_clear_hook, p);
 }
 
 void progress_clear(struct sc_progress *p)
@@ -96,6 +103,7 @@ void progress_stop(struct sc_progress *p)
     if (!p->active)
         return;
     progress_clear(p);
+    sc_set_before_message(NULL, NULL);
     uv_close((uv_handle_t *)&p->timer, NULL);
     p->active = false;
 }
