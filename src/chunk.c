@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Blocks kept for reuse; beyond this, returned blocks are freed. */
-#define POOL_KEEP 32
+#define POOL_KEEP 16
 
 /* Reads that fill less than this are copied out of their block. */
 #define TRIM_BELOW (SC_BLOCK_SIZE / 4)
