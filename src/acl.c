@@ -5,6 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/*
+ * A rule written as ::ffff:a.b.c.d[/bits] is about IPv4 clients, and those
+ * are compared as IPv4 (a dual-stack listener sees them mapped, a plain
+ * IPv4 one does not): store it as the IPv4 rule it means.
+ */
+static void normalize_mapped(struct sc_cidr *cidr)
+{
+    if (cidr->family != AF_INET6 || cidr->bits < 96 ||
+        memcmp(cidr->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) != 0)
+        return;
+    memmove(cidr->addr, cidr->addr + 12, 4);
+    memset(cidr->addr + 4, 0, 12);
+    cidr->family = AF_INET;
+    cidr->bits -= 96;
+}
+
 int acl_add(struct sc_cidr_list *list, const char *text)
 {
     struct sc_cidr cidr;
@@ -39,6 +57,7 @@ int acl_add(struct sc_cidr_list *list, const char *text)
             return -1;
         cidr.bits = (unsigned)bits;
     }
+    normalize_mapped(&cidr);
     struct sc_cidr *grown = realloc(list->items, (list->count + 1) * sizeof(*grown));
     if (!grown)
         return -1;
@@ -71,7 +90,6 @@ static bool list_matches(const struct sc_cidr_list *list, int family, const uint
 
 bool acl_permits(const struct sc_acl *acl, const struct sockaddr *sa)
 {
-    static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     uint8_t addr[16];
     int family = sa->sa_family;
 
@@ -82,7 +100,7 @@ bool acl_permits(const struct sc_acl *acl, const struct sockaddr *sa)
     } else if (family == AF_INET6) {
         const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
-        if (memcmp(a6, v4_mapped, sizeof(v4_mapped)) == 0) {
+        if (memcmp(a6, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0) {
             family = AF_INET;
             memcpy(addr, a6 + 12, 4);
         } else {

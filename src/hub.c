@@ -304,6 +304,10 @@ static void peer_on_eof(struct sc_endpoint *ep)
         peer_check_done(peer);
         return;
     }
+    if (peer->write_error) {
+        hub_fail(hub, peer->write_error, "write to %s", peer->name);
+        return;
+    }
     if (hub->in && hub->in->is_tty && !hub->in_eof) {
         /* A person is typing: nothing is queued, so the conversation is over. */
         hub_stop(hub, SC_EXIT_OK);
@@ -344,11 +348,23 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
             sc_verbose(peer->read_done ? 2 : 1, "write to %s: %s", peer->name,
                        sc_strerror(status));
             peer->read_done = true;
+            peer_close(peer);
+            return;
         }
         /*
-         * One-shot: after the peer's EOF this is a quiet end; before it, the
-         * read side will tell whether the peer ended or reset.
+         * One-shot: a peer that sent its EOF and then closed for good makes
+         * the write fail quietly, and the kernel says EPIPE for exactly that
+         * (a reset after the peer's FIN), whether or not we have read the
+         * FIN yet. Anything else is a reset mid-conversation: an error,
+         * reported once the read side has ended (its read may fail too).
          */
+        if (status != UV_EPIPE) {
+            peer->write_error = status;
+            if (peer->read_done) {
+                hub_fail(hub, status, "write to %s", peer->name);
+                return;
+            }
+        }
         peer_check_done(peer);
         hub_update_stdin(hub);
         return;
@@ -402,8 +418,10 @@ static void peer_on_closed(struct sc_endpoint *ep)
                            (unsigned long long)peer->dropped, peer->name);
         }
     }
+    bool was_added = peer->added;
     free(peer);
-    if (hub->peer_count == 0 && !keep_open(hub) && hub->out && !hub->out->ending)
+    /* A refused client or a failed attempt was never part of the conversation. */
+    if (was_added && hub->peer_count == 0 && !keep_open(hub) && hub->out && !hub->out->ending)
         endpoint_end(hub->out);
     if (hub->on_peer_closed && !hub->stopping && !hub->finished)
         hub->on_peer_closed(hub);

@@ -43,6 +43,7 @@ struct sc_peer {
     bool write_done;       /* its output ended, or can never be written */
     bool over_high_water;
     bool close_when_drained;
+    int write_error;       /* a write failed before its EOF (one-shot) */
     uint64_t dropped;      /* broadcast bytes it missed (--slow-client drop) */
     uint64_t start_ns;
 };

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Edge cases found by trying to break sockcat: each test names the bug it
+# keeps away.
+
+. "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
+
+setUp() {
+    cd "${SHUNIT_TMPDIR}" || return 1
+    rm -rf edge && mkdir edge && cd edge || return 1
+    TH_PID=
+}
+
+tearDown() {
+    [ -n "${TH_PID:-}" ] && kill "$TH_PID" 2>/dev/null
+    TH_PID=
+}
+
+# A python3 client: connects from SOURCE to PORT, sends TEXT, half-closes,
+# prints what it receives.
+edge_client() { # SOURCE ADDR PORT TEXT
+    timeout 5 python3 - "$@" <<'PY'
+import socket, sys
+src, addr, port, text = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = socket.socket(fam)
+s.bind((src, 0))
+s.connect((addr, port))
+s.sendall(text.encode())
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+PY
+}
+
+testOneShotRefusedClientDoesNotEndStdout() {
+    # A client turned away by --allow must not close stdout: the one
+    # allowed afterwards still gets its bytes through.
+    TH_ADDR=127.0.0.1 th_listen out err -v --allow 127.0.0.2 || { fail "listen"; return; }
+    edge_client 127.0.0.1 127.0.0.1 "$TH_PORT" "denied" 2>/dev/null
+    edge_client 127.0.0.2 127.0.0.1 "$TH_PORT" "allowed-data" ||
+        { fail "allowed client"; return; }
+    th_wait_pid "$TH_PID"
+    TH_PID=
+    assertEquals "exit status" 0 "$TH_RC"
+    assertEquals "stdout has the allowed client's bytes" "allowed-data" "$(cat out)"
+    assertTrue "the first client was refused" "grep -q 'refused 127.0.0.1 .*denied' err"
+}
+
+testMappedAddressRulesMatchIPv4Clients() {
+    # --deny ::ffff:127.0.0.1 means the IPv4 client 127.0.0.1.
+    TH_ADDR=:: th_listen out err -v -k --deny ::ffff:127.0.0.1 || { fail "listen"; return; }
+    edge_client 127.0.0.1 127.0.0.1 "$TH_PORT" "from-v4" 2>/dev/null
+    edge_client ::1 ::1 "$TH_PORT" "from-v6" || { fail "IPv6 client"; return; }
+    th_wait_file out
+    kill -TERM "$TH_PID"
+    th_wait_pid "$TH_PID"
+    TH_PID=
+    assertEquals "exit status" 143 "$TH_RC"
+    assertEquals "only the IPv6 client got through" "from-v6" "$(cat out)"
+    assertTrue "127.0.0.1 refused" "grep -q 'refused 127.0.0.1 .*denied' err"
+}
+
+testResetWhileSendingIsAnError() {
+    # The peer reads 2 MiB of an endless stdin, then resets: stdin was not
+    # delivered, so this is an error, whichever side notices first.
+    python3 - >port <<'PY' &
+import socket, struct, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+n = 0
+while n < 2 * 1024 * 1024:
+    n += len(c.recv(65536))
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+PY
+    local peer=$!
+    th_wait_file port || { fail "peer"; return; }
+    timeout 10 "$SOCKCAT" connect 127.0.0.1 "$(cat port)" </dev/zero >out 2>err
+    assertEquals "exit status" 1 "$?"
+    assertTrue "reset reported: $(cat err)" \
+        "grep -Eq '^sockcat: (read from|write to) 127.0.0.1 [0-9]+: Connection reset by peer$' err"
+    wait "$peer"
+}
+
+. "$th_shunit2"
