@@ -160,6 +160,7 @@ static void stream_on_written(uv_write_t *req, int status)
     size_t len = wr->chunk->len;
 
     ep->queued -= len;
+    ep->queued_chunks--;
     if (status == 0)
         ep->bytes_written += len;
     chunk_unref(wr->chunk);
@@ -188,9 +189,11 @@ static int stream_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
     chunk_ref(chunk);
     wr->chunk = chunk;
     ep->queued += chunk->len;
+    ep->queued_chunks++;
     rc = uv_write(&wr->req, &sep->u.stream, &buf, 1, stream_on_written);
     if (rc < 0) {
         ep->queued -= chunk->len;
+        ep->queued_chunks--;
         chunk_unref(chunk);
         free(wr);
     }

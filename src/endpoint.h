@@ -58,6 +58,7 @@ struct sc_endpoint {
     const struct sc_endpoint_events *events;
     void *owner;
     size_t queued;            /* bytes accepted by write() not yet written */
+    size_t queued_chunks;     /* how many chunks those bytes are in */
     uint64_t bytes_read;
     uint64_t bytes_written;
     bool reading;
@@ -66,6 +67,19 @@ struct sc_endpoint {
     bool closing;             /* close() was called */
     bool is_tty;
 };
+
+/*
+ * What a queued chunk costs beyond its bytes (its header, the write request,
+ * allocator slack): counted against the high-water mark so that a stream of
+ * one-byte chunks is bounded like a stream of big ones.
+ */
+#define SC_CHUNK_COST 256
+
+/* The memory an output's queue holds, as the backpressure marks see it. */
+static inline size_t endpoint_backlog(const struct sc_endpoint *ep)
+{
+    return ep->queued + ep->queued_chunks * SC_CHUNK_COST;
+}
 
 static inline int endpoint_read_start(struct sc_endpoint *ep) { return ep->ops->read_start(ep); }
 static inline void endpoint_read_stop(struct sc_endpoint *ep) { ep->ops->read_stop(ep); }

@@ -154,6 +154,7 @@ static void file_drop_queue(struct sc_file_endpoint *fep)
         struct pending *p = fep->head;
         fep->head = p->next;
         fep->base.queued -= p->chunk->len - fep->head_offset;
+        fep->base.queued_chunks--;
         fep->head_offset = 0;
         chunk_unref(p->chunk);
         free(p);
@@ -178,6 +179,7 @@ static void file_retire(struct sc_file_endpoint *fep, size_t written)
         }
         written -= left;
         ep->queued -= left;
+        ep->queued_chunks--;
         ep->bytes_written += left;
         fep->head = p->next;
         if (!fep->head)
@@ -259,6 +261,7 @@ static int file_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
         fep->head = p;
     fep->tail = p;
     ep->queued += chunk->len;
+    ep->queued_chunks++;
     if (!fep->write_busy)
         file_issue_write(fep);
     return 0;

@@ -91,7 +91,7 @@ static void broadcast(struct sc_hub *hub, struct sc_chunk *chunk)
             peer_check_done(peer);
             continue;
         }
-        if (ep->queued > SC_HIGH_WATER && !peer->over_high_water) {
+        if (endpoint_backlog(ep) > SC_HIGH_WATER && !peer->over_high_water) {
             peer->over_high_water = true;
             hub->peers_over++;
         }
@@ -206,7 +206,7 @@ static void out_on_written(struct sc_endpoint *ep, size_t len, int status)
         }
         return;
     }
-    if (hub->out_backed_up && ep->queued <= SC_LOW_WATER)
+    if (hub->out_backed_up && endpoint_backlog(ep) <= SC_LOW_WATER)
         set_out_backed_up(hub, false);
     if (hub->stopping)
         hub_check_finished(hub);
@@ -277,7 +277,7 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
         if (rc < 0 && !hub->out_broken) {
             hub->out_broken = true;
             hub_fail(hub, rc, "write to stdout");
-        } else if (hub->out->queued > SC_HIGH_WATER) {
+        } else if (endpoint_backlog(hub->out) > SC_HIGH_WATER) {
             set_out_backed_up(hub, true);
         }
     }
@@ -370,7 +370,7 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
         return;
     }
     hub->counters->sent += len;
-    if (peer->over_high_water && ep->queued <= SC_LOW_WATER) {
+    if (peer->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
         peer->over_high_water = false;
         hub->peers_over--;
         hub_update_stdin(hub);
