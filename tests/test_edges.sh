@@ -85,4 +85,40 @@ PY
     wait "$peer"
 }
 
+testOneByteChunksStayBounded() {
+    # Twenty clients send one byte per segment while nobody reads stdout:
+    # memory is bounded by the high-water mark counting each chunk's cost,
+    # not only its bytes (one-byte chunks once took 250 MB).
+    if th_sanitized; then
+        startSkipping
+        return 0
+    fi
+    local fifo=stdout.fifo spid hwm
+    mkfifo "$fifo"
+    exec 7<>"$fifo"   # held open, never read
+    th_listen "$fifo" err -k || { exec 7>&-; fail "listen"; return; }
+    timeout 20 python3 - "$TH_PORT" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+for s in socks:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setblocking(False)
+end = time.time() + 4
+while time.time() < end:
+    for s in socks:
+        try:
+            s.send(b"x")
+        except BlockingIOError:
+            pass
+PY
+    spid=$(cat /proc/"$TH_PID"/task/*/children 2>/dev/null | awk '{print $1; exit}')
+    hwm=$(th_peak_rss_kib "$spid")
+    assertTrue "peak RSS ${hwm} KiB under 16 MiB" "[ ${hwm:-999999} -lt 16384 ]"
+    kill -TERM "$TH_PID"
+    th_wait_pid "$TH_PID" 10
+    TH_PID=
+    exec 7>&-
+}
+
 . "$th_shunit2"
