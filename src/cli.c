@@ -121,11 +121,13 @@ static int parse_port(const char *text)
 static int port_or_complain(const char *text, int *port)
 {
     *port = parse_port(text);
-    if (*port < 0) {
+    if (*port >= 0)
+        return 0;
+    if (text[0] == '\0' || (text[0] >= '0' && text[0] <= '9') || text[0] == '-')
         sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", text);
-        return -1;
-    }
-    return 0;
+    else
+        sc_usage_error("invalid port '%s': no such TCP service", text);
+    return -1;
 }
 
 static int parse_count(const char *text, const char *what, unsigned long max,
@@ -242,14 +244,17 @@ static const struct option_spec *long_spec_named(const char *word, char *name, s
  * Reports the option getopt_long could not take, named as it was written.
  * `last` is the word getopt_long had just consumed (argv[optind - 1]).
  */
-static void complain_about_option(const char *last, int failed_option)
+static void complain_about_option(const char *last, const char *current, int failed_option)
 {
     char name[128];
 
-    if (is_negative_number(last)) {
-        /* "-1" is a negative port, not a bundle of digit options. */
-        sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", last);
-        return;
+    /* "-1" or "-12" is a negative port, not a bundle of digit options. */
+    if (failed_option >= '0' && failed_option <= '9') {
+        const char *word = is_negative_number(current) ? current : last;
+        if (is_negative_number(word)) {
+            sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", word);
+            return;
+        }
     }
     if (last && strncmp(last, "--", 2) == 0) {
         const struct option_spec *match = long_spec_named(last, name, sizeof(name));
@@ -415,6 +420,15 @@ static int parse_operands(char **words, int count, struct sc_opts *o)
     return 0;
 }
 
+/* --help and --version succeed only if their text was really written. */
+static int stdout_flushed(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return SC_EXIT_OK;
+    sc_error(-errno, "write to stdout");
+    return SC_EXIT_RUNTIME;
+}
+
 int cli_parse(int argc, char **argv, struct sc_opts *o)
 {
     struct option longopts[OPTION_COUNT + 1];
@@ -436,16 +450,18 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
         if (id == -1)
             break;
         if (id == '?' || id == ':') {
-            complain_about_option(optind > 1 ? argv[optind - 1] : NULL, optopt);
+            /* The failing word is argv[optind - 1], or argv[optind] while a
+             * bundle of short options is still being taken apart. */
+            complain_about_option(optind > 1 ? argv[optind - 1] : NULL,
+                                  optind < argc ? argv[optind] : NULL, optopt);
             return SC_EXIT_USAGE;
         }
-        if (id == 'h') {
-            print_help(stdout);
-            return SC_EXIT_OK;
-        }
-        if (id == 'V') {
-            printf("sockcat %s\n", SOCKCAT_VERSION);
-            return SC_EXIT_OK;
+        if (id == 'h' || id == 'V') {
+            if (id == 'h')
+                print_help(stdout);
+            else
+                printf("sockcat %s\n", SOCKCAT_VERSION);
+            return stdout_flushed();
         }
         seen[spec_index(id)] = 1;
         if (apply_option(o, id, optarg) < 0)

@@ -141,8 +141,11 @@ int connector_start(struct sc_connector *c, struct sc_hub *hub)
     c->opts = o;
     uv_timer_init(hub->loop, &c->deadline);
     c->deadline.data = c;
-    if (o->wait_seconds > 0)
-        uv_timer_start(&c->deadline, on_deadline, (uint64_t)(o->wait_seconds * 1000 + 0.5), 0);
+    if (o->wait_seconds > 0) {
+        /* Rounded up: a tiny -w still gives the attempt a millisecond. */
+        uint64_t ms = (uint64_t)(o->wait_seconds * 1000);
+        uv_timer_start(&c->deadline, on_deadline, ms > 0 ? ms : 1, 0);
+    }
 
     c->resolver.data = c;
     rc = net_resolve(hub->loop, &c->resolver, on_resolved, o->host, o->family, o->numeric, false);

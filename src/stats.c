@@ -1,6 +1,8 @@
 #include "stats.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -54,9 +56,17 @@ static void progress_draw(struct sc_progress *p)
     sc_format_bytes(received, sizeof(received), (double)c->received);
     sc_format_bytes(current, sizeof(current), p->rate);
     sc_format_bytes(average, sizeof(average), seconds > 0 ? (double)total / seconds : 0);
+    char line[256];
+    snprintf(line, sizeof(line), "sockcat: sent %s, received %s, %s/s now, %s/s avg, %.1f s",
+             sent, received, current, average, seconds);
+    /* A line wider than the terminal wraps, and \r would then redraw only
+     * its last row: cut it to fit. */
+    struct winsize size;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1 &&
+        (size_t)size.ws_col - 1 < strlen(line))
+        line[size.ws_col - 1] = '\0';
     /* \r and erase-line redraw in place; one write keeps it whole. */
-    fprintf(stderr, "\r\033[Ksockcat: sent %s, received %s, %s/s now, %s/s average, %.1f s",
-            sent, received, current, average, seconds);
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
     p->drawn = true;
 }

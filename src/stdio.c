@@ -204,6 +204,11 @@ struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
         return open_stream(loop, fd, input, false, events, owner, err);
     case UV_TCP:
         return open_stream(loop, fd, input, true, events, owner, err);
+    case UV_UDP:
+        /* A datagram socket can neither be polled as a stream nor read
+         * safely in the thread pool (a read there could block for ever). */
+        *err = UV_ENOTSUP;
+        return NULL;
     default:
         ep = file_endpoint_new(loop, fd, events, owner);
         if (!ep)

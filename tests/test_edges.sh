@@ -121,4 +121,35 @@ PY
     exec 7>&-
 }
 
+testHelpToFullDeviceFails() {
+    timeout 5 "$SOCKCAT" --help >/dev/full 2>err
+    assertEquals "exit status" 1 "$?"
+    assertEquals "message" "sockcat: write to stdout: No space left on device" "$(cat err)"
+}
+
+testPortMessages() {
+    timeout 5 "$SOCKCAT" connect 127.0.0.1 no-such-service-here 2>err
+    assertEquals "exit status, unknown service" 2 "$?"
+    assertEquals "unknown service named" \
+        "sockcat: invalid port 'no-such-service-here': no such TCP service" "$(head -n1 err)"
+    timeout 5 "$SOCKCAT" listen -12 2>err
+    assertEquals "exit status, -12" 2 "$?"
+    assertEquals "-12 is a bad port, not options" \
+        "sockcat: invalid port '-12': must be an integer from 0 to 65535" "$(head -n1 err)"
+}
+
+testDatagramStdinRefused() {
+    # A UDP socket as stdin cannot be read as a stream: say so, don't hang.
+    local got
+    got=$(timeout 5 python3 - "$SOCKCAT" <<'PY'
+import socket, subprocess, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = subprocess.run([sys.argv[1], "connect", "127.0.0.1", "9"], stdin=u.fileno(),
+                   stderr=subprocess.PIPE, timeout=4)
+print(r.returncode, r.stderr.decode().strip())
+PY
+)
+    assertEquals "exit 1 and why" "1 sockcat: open stdin: Operation not supported" "$got"
+}
+
 . "$th_shunit2"
