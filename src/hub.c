@@ -62,7 +62,7 @@ static void peer_end_writes(struct sc_peer *peer)
         peer->write_done = true;
         peer_check_done(peer);
     } else {
-        peer->close_when_drained = true;
+        peer->done_when_drained = true;
     }
 }
 
@@ -135,12 +135,13 @@ static void endpoint_on_closed_free(struct sc_endpoint *ep)
     hub_check_finished(hub);
 }
 
-static void unexpected_written(struct sc_endpoint *ep, size_t len, int status)
+/* stdin is never written and stdout never read: those events cannot come. */
+static void ignore_written(struct sc_endpoint *ep, size_t len, int status)
 {
     (void)ep, (void)len, (void)status;
 }
 
-static void unexpected_ended(struct sc_endpoint *ep, int status)
+static void ignore_ended(struct sc_endpoint *ep, int status)
 {
     (void)ep, (void)status;
 }
@@ -149,8 +150,8 @@ static const struct sc_endpoint_events in_events = {
     .on_data = in_on_data,
     .on_eof = in_on_eof,
     .on_read_error = in_on_read_error,
-    .on_written = unexpected_written,
-    .on_ended = unexpected_ended,
+    .on_written = ignore_written,
+    .on_ended = ignore_ended,
     .on_closed = endpoint_on_closed_free,
 };
 
@@ -221,26 +222,26 @@ static void out_on_ended(struct sc_endpoint *ep, int status)
     hub_check_finished(hub);
 }
 
-static void unexpected_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
+static void ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     (void)ep;
     chunk_unref(chunk);
 }
 
-static void unexpected_eof(struct sc_endpoint *ep)
+static void ignore_eof(struct sc_endpoint *ep)
 {
     (void)ep;
 }
 
-static void unexpected_read_error(struct sc_endpoint *ep, int err)
+static void ignore_read_error(struct sc_endpoint *ep, int err)
 {
     (void)ep, (void)err;
 }
 
 static const struct sc_endpoint_events out_events = {
-    .on_data = unexpected_data,
-    .on_eof = unexpected_eof,
-    .on_read_error = unexpected_read_error,
+    .on_data = ignore_data,
+    .on_eof = ignore_eof,
+    .on_read_error = ignore_read_error,
     .on_written = out_on_written,
     .on_ended = out_on_ended,
     .on_closed = endpoint_on_closed_free,
@@ -375,7 +376,7 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
         hub->peers_over--;
         hub_update_stdin(hub);
     }
-    if (peer->close_when_drained && ep->queued == 0) {
+    if (peer->done_when_drained && ep->queued == 0) {
         peer->write_done = true;
         peer_check_done(peer);
     }

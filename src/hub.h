@@ -42,7 +42,7 @@ struct sc_peer {
     bool writes_stopped;   /* no more broadcast goes to it */
     bool write_done;       /* its output ended, or can never be written */
     bool over_high_water;
-    bool close_when_drained;
+    bool done_when_drained;  /* --no-shutdown: output done once its queue drains */
     int write_error;       /* a write failed before its EOF (one-shot) */
     uint64_t dropped;      /* broadcast bytes it missed (--slow-client drop) */
     uint64_t start_ns;
