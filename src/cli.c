@@ -130,8 +130,8 @@ static int port_or_complain(const char *text, int *port)
     return -1;
 }
 
-static int parse_count(const char *text, const char *what, unsigned long max,
-                       unsigned long *value)
+static int parse_count(const char *text, const char *what, unsigned long min,
+                       unsigned long max, unsigned long *value)
 {
     char *end;
 
@@ -139,13 +139,17 @@ static int parse_count(const char *text, const char *what, unsigned long max,
     if (text[0] < '0' || text[0] > '9')
         goto bad;
     *value = strtoul(text, &end, 10);
-    if (errno || *end != '\0' || *value > max)
+    if (errno || *end != '\0' || *value < min || *value > max)
         goto bad;
     return 0;
 bad:
-    sc_usage_error("invalid %s '%s': must be a whole number from 0 to %lu", what, text, max);
+    sc_usage_error("invalid %s '%s': must be a whole number from %lu to %lu", what, text,
+                   min, max);
     return -1;
 }
+
+/* A wait beyond this is a typo, and would overflow the timer's milliseconds. */
+#define MAX_WAIT_SECONDS 1e7
 
 static int parse_wait(const char *text, double *seconds)
 {
@@ -153,9 +157,13 @@ static int parse_wait(const char *text, double *seconds)
 
     errno = 0;
     *seconds = strtod(text, &end);
-    if (errno || end == text || *end != '\0' || !isfinite(*seconds) ||
-        *seconds <= 0 || *seconds > 1e7) {
+    if (end == text || *end != '\0' || isnan(*seconds) || *seconds <= 0) {
         sc_usage_error("invalid wait '%s': must be a positive number of seconds", text);
+        return -1;
+    }
+    if (errno || *seconds > MAX_WAIT_SECONDS) {
+        sc_usage_error("invalid wait '%s': must be at most %.0f seconds", text,
+                       MAX_WAIT_SECONDS);
         return -1;
     }
     return 0;
@@ -175,7 +183,7 @@ static int parse_ready_fd(const char *text, int *fd)
 {
     unsigned long value;
 
-    if (parse_count(text, "ready fd", 1024 * 1024, &value) < 0)
+    if (parse_count(text, "ready fd", 3, 1024 * 1024, &value) < 0)
         return -1;
     if (value <= 2 || fcntl((int)value, F_GETFD) < 0) {
         sc_usage_error("invalid ready fd '%s': must be an open descriptor above 2", text);
@@ -319,12 +327,8 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
         o->source_port = port;
         return 0;
     case 'm':
-        if (parse_count(arg, "max-conns", 1000000000, &count) < 0)
+        if (parse_count(arg, "max-conns", 1, 1000000000, &count) < 0)
             return -1;
-        if (count == 0) {
-            sc_usage_error("invalid max-conns '%s': must be at least 1", arg);
-            return -1;
-        }
         o->max_conns = (unsigned)count;
         return 0;
     case OPT_ALLOW:

@@ -60,14 +60,24 @@ static bool admit(struct sc_listen *l, struct sc_peer *peer)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
+    bool checking = l->opts->acl.allow.count || l->opts->acl.deny.count;
 
-    if (uv_tcp_getpeername(&peer->ep.u.tcp, (struct sockaddr *)&addr, &len) < 0) {
-        return false;  /* already gone */
-    }
-    net_format((struct sockaddr *)&addr, peer->name, sizeof(peer->name));
-    if (!acl_permits(&l->opts->acl, (struct sockaddr *)&addr)) {
-        sc_verbose(1, "refused %s: denied by --allow/--deny", peer->name);
-        return false;
+    if (uv_tcp_getpeername(&peer->ep.u.tcp, (struct sockaddr *)&addr, &len) == 0) {
+        net_format((struct sockaddr *)&addr, peer->name, sizeof(peer->name));
+        if (checking && !acl_permits(&l->opts->acl, (struct sockaddr *)&addr)) {
+            sc_verbose(1, "refused %s: denied by --allow/--deny", peer->name);
+            return false;
+        }
+    } else {
+        /*
+         * Reset before we got to it: what it sent may still wait to be read,
+         * so it is served, unless addresses are being checked.
+         */
+        snprintf(peer->name, sizeof(peer->name), "(a client that reset)");
+        if (checking) {
+            sc_verbose(1, "refused %s: its address is unknown", peer->name);
+            return false;
+        }
     }
     if (l->opts->max_conns && l->hub->peer_count >= l->opts->max_conns) {
         sc_verbose(1, "refused %s: over --max-conns %u", peer->name, l->opts->max_conns);

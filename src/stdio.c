@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Flags of a file description sockcat shares with others, to put back. */
@@ -190,6 +191,27 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
     return &sep->base;
 }
 
+/*
+ * True unless a read of `fd` always returns at once: regular files,
+ * directories (the read fails) and the memory devices /dev/null, /dev/zero,
+ * /dev/full, /dev/random and /dev/urandom.
+ */
+static bool read_may_block(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return false;
+    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1)
+        return true;
+    switch (minor(st.st_rdev)) {
+    case 3: case 5: case 7: case 8: case 9:
+        return false;
+    default:
+        return true;
+    }
+}
+
 struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
                                const struct sc_endpoint_events *events, void *owner,
                                int *err)
@@ -204,12 +226,13 @@ struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
         return open_stream(loop, fd, input, false, events, owner, err);
     case UV_TCP:
         return open_stream(loop, fd, input, true, events, owner, err);
-    case UV_UDP:
-        /* A datagram socket can neither be polled as a stream nor read
-         * safely in the thread pool (a read there could block for ever). */
-        *err = UV_ENOTSUP;
-        return NULL;
     default:
+        /* Read in the thread pool, a read that blocks (a datagram socket,
+         * /dev/kmsg) could never be stopped, and neither could sockcat. */
+        if (input && read_may_block(fd)) {
+            *err = UV_ENOTSUP;
+            return NULL;
+        }
         ep = file_endpoint_new(loop, fd, events, owner);
         if (!ep)
             *err = UV_ENOMEM;

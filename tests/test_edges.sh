@@ -140,16 +140,47 @@ testPortMessages() {
 
 testDatagramStdinRefused() {
     # A UDP socket as stdin cannot be read as a stream: say so, don't hang.
-    local got
-    got=$(timeout 5 python3 - "$SOCKCAT" <<'PY'
+    # Nor can a Unix SEQPACKET socket: read in the thread pool it could
+    # block for ever and make sockcat unstoppable.
+    local got kind
+    for kind in udp seqpacket; do
+        got=$(timeout 5 python3 - "$SOCKCAT" "$kind" <<'PY'
 import socket, subprocess, sys
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-r = subprocess.run([sys.argv[1], "connect", "127.0.0.1", "9"], stdin=u.fileno(),
+if sys.argv[2] == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+else:
+    s, _other = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+r = subprocess.run([sys.argv[1], "connect", "127.0.0.1", "9"], stdin=s.fileno(),
                    stderr=subprocess.PIPE, timeout=4)
 print(r.returncode, r.stderr.decode().strip())
 PY
 )
-    assertEquals "exit 1 and why" "1 sockcat: open stdin: Operation not supported" "$got"
+        assertEquals "$kind stdin: exit 1 and why" \
+            "1 sockcat: open stdin: Operation not supported" "$got"
+    done
+}
+
+testClientThatResetBeforeAcceptIsStillRead() {
+    # A client sends, then resets before sockcat accepts it (sockcat is
+    # stopped meanwhile): its bytes are still in the kernel and must reach
+    # stdout, as they do with ncat.
+    th_listen out err -k -v || { fail "listen"; return; }
+    local spid
+    spid=$(cat /proc/"$TH_PID"/task/*/children 2>/dev/null | awk '{print $1; exit}')
+    kill -STOP "$spid"
+    timeout 5 python3 -c "
+import socket, struct
+s = socket.create_connection(('127.0.0.1', $TH_PORT))
+s.sendall(b'important\n')
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()"
+    kill -CONT "$spid"
+    th_wait_file out
+    kill -TERM "$TH_PID"
+    th_wait_pid "$TH_PID"
+    TH_PID=
+    assertEquals "exit status" 143 "$TH_RC"
+    assertEquals "its bytes reached stdout" "important" "$(cat out)"
 }
 
 . "$th_shunit2"
