@@ -35,7 +35,8 @@ _sockcat_hosts()
 }
 
 # _sockcat_local_addrs: adds to COMPREPLY the numeric addresses of this host
-# that start with $cur.
+# that start with $cur.  IPv6 ones hold colons, which readline takes for word
+# breaks: what $cur holds up to its last colon is trimmed off every match.
 _sockcat_local_addrs()
 {
     local n=${#COMPREPLY[@]}
@@ -45,16 +46,21 @@ _sockcat_local_addrs()
     if ((${#COMPREPLY[@]} == n)); then
         COMPREPLY+=($(compgen -W '127.0.0.1 ::1' -- "$cur"))
     fi
+    if declare -F __ltrim_colon_completions >/dev/null; then
+        __ltrim_colon_completions "$cur"
+    fi
 }
 
 _sockcat()
 {
     local cur prev words cword split=false
+    # -n : keeps an IPv6 address such as ::1 one word, so that the operands
+    # after it are counted right.
     if declare -F _init_completion >/dev/null; then
-        _init_completion -s || return
+        _init_completion -s -n : || return
     elif declare -F _comp_initialize >/dev/null; then
         local was_split
-        _comp_initialize -s -- "$@" || return
+        _comp_initialize -s -n : -- "$@" || return
         [[ ${was_split-} ]] && split=true
     else
         # No bash-completion: COMP_WORDBREAKS splits "--opt=val" into three

@@ -2,13 +2,12 @@
 # share/fish/vendor_completions.d/sockcat.fish.  Keep the options in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
 
-# __sockcat_operand MODE N: true when the command word is MODE and N operands
-# follow it before the token being completed.
-function __sockcat_operand -a mode n
+# __sockcat_words: prints the command word, then the operands that follow
+# it, one per line, of the tokens before the one being completed: options
+# and their arguments are left out.
+function __sockcat_words
     set -l tokens (commandline -opc)
     set -e tokens[1]
-    set -l cmd
-    set -l count 0
     set -l skip 0
     set -l endopts 0
     for tok in $tokens
@@ -37,21 +36,23 @@ function __sockcat_operand -a mode n
                     continue
             end
         end
-        if test -z "$cmd"
-            set cmd $tok
-        else
-            set count (math $count + 1)
-        end
+        printf '%s\n' $tok
     end
-    test "$cmd" = "$mode"; and test $count -eq $n
+end
+
+# __sockcat_operand MODE N: true when the command word is MODE and N operands
+# follow it before the token being completed.
+function __sockcat_operand -a mode n
+    set -l words (__sockcat_words)
+    test "$words[1]" = "$mode"; and test (count $words) -eq (math $n + 1)
 end
 
 # __sockcat_listen_port: true when the next operand of listen is the PORT
-# that follows a HOST.
+# that follows a HOST: one operand was given, and it was not a port number.
 function __sockcat_listen_port
-    __sockcat_operand listen 1; or return
-    set -l tokens (commandline -opc)
-    not string match -qr '^[0-9]+$' -- $tokens[-1]
+    set -l words (__sockcat_words)
+    test "$words[1]" = listen; and test (count $words) -eq 2; or return
+    not string match -qr -- '^[0-9]+$' $words[2]
 end
 
 # __sockcat_ports: TCP service names and numbers from /etc/services.
@@ -75,27 +76,27 @@ complete -c sockcat -n '__sockcat_operand listen 0' -a '(__fish_print_addresses)
 complete -c sockcat -n __sockcat_listen_port -a '(__sockcat_ports)'
 
 # Options of both modes.
-complete -c sockcat -s 4 -l ipv4 -d 'Use IPv4 addresses only'
-complete -c sockcat -s 6 -l ipv6 -d 'Use IPv6 addresses only'
-complete -c sockcat -s h -l help -d 'Show the options and exit'
-complete -c sockcat -s n -l numeric -d 'No DNS: addresses must be numeric'
-complete -c sockcat -s P -l progress -d 'Show a live progress line on stderr'
+complete -c sockcat -s 4 -l ipv4 -d 'Use IPv4 only'
+complete -c sockcat -s 6 -l ipv6 -d 'Use IPv6 only'
+complete -c sockcat -s h -l help -d 'Show this help and exit'
+complete -c sockcat -s n -l numeric -d 'No DNS: HOST is a numeric address'
+complete -c sockcat -s P -l progress -d 'Live progress on a terminal\'s stderr'
 complete -c sockcat -s V -l version -d 'Show the version and exit'
-complete -c sockcat -s v -l verbose -d 'Report more on stderr (repeatable)'
+complete -c sockcat -s v -l verbose -d 'Say more on stderr (repeatable)'
 complete -c sockcat -l no-shutdown -d 'Do not half-close at stdin EOF'
-complete -c sockcat -l recv-only -d 'Never read stdin, send nothing'
-complete -c sockcat -l send-only -d 'Never read from the peer'
-complete -c sockcat -l stats -x -a 'text json' -d 'Print end-of-run figures on stderr'
+complete -c sockcat -l recv-only -d 'Never read stdin; send nothing'
+complete -c sockcat -l send-only -d 'Discard what the peer sends'
+complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
 
 # Options of connect (offered before the command word too).
-complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Bind the local end to this port'
-complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s s -l source -x -a '(__fish_print_addresses)' -d 'Bind the local end to this numeric address'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s s -l source -x -a '(__fish_print_addresses)' -d 'Connect from this local address'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds'
 
 # Options of listen (offered before the command word too).
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once, broadcast stdin'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'Serve at most N clients at once'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Serve only clients from ADDR[/BITS]'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never serve clients from ADDR[/BITS]'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port to fd N'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'What to do with a client that cannot keep up'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port to fd N once listening'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'Block, drop or disconnect (default block)'

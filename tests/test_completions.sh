@@ -25,14 +25,15 @@ set -f
 . "$SC_COMPLETION" || exit 3
 declare -F _sockcat >/dev/null || exit 4
 for line in "$@"; do
-    # Split the way readline does for us: on blanks, with "=" a word of
-    # its own (it is in COMP_WORDBREAKS).
+    # Split the way readline does for us: on blanks, with each run of "="
+    # and ":" a word of its own (they are in COMP_WORDBREAKS), so that
+    # "--stats=j" is "--stats" "=" "j" and "fe80::1" is "fe80" "::" "1".
     words=()
     for w in $line; do
-        while [[ $w == *=* ]]; do
-            [[ -n ${w%%=*} ]] && words+=("${w%%=*}")
-            words+=("=")
-            w=${w#*=}
+        while [[ $w =~ ^([^=:]*)([=:]+)(.*)$ ]]; do
+            [[ -n ${BASH_REMATCH[1]} ]] && words+=("${BASH_REMATCH[1]}")
+            words+=("${BASH_REMATCH[2]}")
+            w=${BASH_REMATCH[3]}
         done
         [[ -n $w ]] && words+=("$w")
     done
@@ -67,6 +68,12 @@ compadd() {
     local -a __m
     builtin compadd -O __m "$@"
     (( $#__m )) && print -rl -- $__m >>$SC_OUT
+    # What the list shows for them ("--ipv4  -- use IPv4 only"), from -d.
+    local __i
+    for (( __i = 1; __i < $#; __i++ )); do
+        [[ ${@[__i]} == (-|--) ]] && break
+        [[ ${@[__i]} == -d ]] && print -rl -- ${(P)@[__i+1]} >>$SC_OUT.d
+    done
     builtin compadd "$@"
 }
 EOF
@@ -75,7 +82,7 @@ EOF
 # zsh -f complete.zsh RC OUT LINE: prints what LINE<TAB> offers.
 zmodload zsh/zpty || exit 3
 rc=$1 out=$2 line=$3 flag=$2.flag
-rm -f $out $flag
+rm -f $out $out.d $flag
 zpty -b sc zsh -f -i || exit 3
 # Each step ends by writing $flag; wait for it, draining the terminal.
 step() {
@@ -95,7 +102,11 @@ step "SC_OUT=$out SC_FPATH=$SC_FPATH; source $rc; print ok >$flag"
 zpty -w -n sc "$line"$'\t'
 step $'\C-u'"print ok >$flag"
 zpty -d sc
-[[ -f $out ]] && cat $out
+if [[ -n $SC_DISPLAY ]]; then
+    [[ -f $out.d ]] && cat $out.d
+else
+    [[ -f $out ]] && cat $out
+fi
 exit 0
 EOF
 }
@@ -121,6 +132,21 @@ th_fish() {
 th_zsh() {
     HOME=$th_home SC_FPATH=$comp_dir timeout 60 zsh -f "$th_zsh_driver" \
         "$th_zsh_rc" "${SHUNIT_TMPDIR}/zsh.out" "$1" | sort -u | tr '\n' ' '
+}
+
+# th_zsh_display LINE: the lines zsh's list shows for LINE's matches, such
+# as "--ipv4  -- use IPv4 only", one per line, blanks squeezed.
+th_zsh_display() {
+    HOME=$th_home SC_FPATH=$comp_dir SC_DISPLAY=1 timeout 60 zsh -f \
+        "$th_zsh_driver" "$th_zsh_rc" "${SHUNIT_TMPDIR}/zsh.out" "$1" |
+        tr -s ' '
+}
+
+# th_help_descs: "NAME<TAB>DESCRIPTION" for each long option `sockcat --help`
+# lists, as in "keep-open<TAB>serve many clients at once; broadcast stdin".
+th_help_descs() {
+    timeout 10 "$SOCKCAT" --help |
+        sed -nE 's/^ +(-[A-Za-z0-9], )?--([a-z0-9-]+)( [][A-Z/]+)? +/\2\t/p'
 }
 
 # th_has_all WHAT OFFERED WORD...: asserts each WORD is in OFFERED.
@@ -220,6 +246,27 @@ testBashOperands() {
         "$(th_bash_one 'sockcat connect example.org 80 ')"
 }
 
+testBashOperandsAfterIPv6() {
+    # readline breaks "::1" into "::" "1" (":" is in COMP_WORDBREAKS); it
+    # is still one operand.
+    th_has_all "bash: connect ::1 PORT" \
+        "$(th_bash_one 'sockcat connect ::1 ht')" http https
+    th_has_all "bash: listen ::1 PORT" \
+        "$(th_bash_one 'sockcat listen ::1 ht')" http https
+    th_has_all "bash: -4 listen -k fe80::1 PORT" \
+        "$(th_bash_one 'sockcat -4 listen -k fe80::1 ')" 22 ssh
+    th_has_all "bash: connect -s ::1 HOST PORT" \
+        "$(th_bash_one 'sockcat connect -s ::1 example.org ss')" ssh
+    assertEquals "bash: nothing after listen ::1 PORT" "" \
+        "$(th_bash_one 'sockcat listen ::1 8080 ')"
+    assertEquals "bash: nothing after connect ::1 PORT" "" \
+        "$(th_bash_one 'sockcat connect ::1 80 ')"
+    # An IPv6 match loses what readline has already taken for other words:
+    # after "::" it inserts "1".
+    th_has_all "bash: -s ::" "$(th_bash_one 'sockcat connect -s ::')" 1
+    th_has_all "bash: listen ::" "$(th_bash_one 'sockcat listen ::')" 1
+}
+
 testBashWithoutBashCompletion() {
     # Plain bash, no bash-completion: commands and options still work.
     local out
@@ -289,6 +336,39 @@ testFishOperands() {
         "$(th_fish 'sockcat listen 127.0.0.1 ss')" ssh
 }
 
+testFishNoPortAfterListenPort() {
+    # The PORT was given; an option after it does not make room for another.
+    assertEquals "fish: listen PORT -k" "" \
+        "$(th_fish 'sockcat listen 4000 -k ')"
+    assertEquals "fish: -k listen PORT -v" "" \
+        "$(th_fish 'sockcat -k listen 4000 -v ')"
+    assertEquals "fish: listen HOST PORT -k" "" \
+        "$(th_fish 'sockcat listen 127.0.0.1 4000 -k ')"
+    assertEquals "fish: connect HOST PORT -v" "" \
+        "$(th_fish 'sockcat connect example.org 80 -v ')"
+    # After a HOST the PORT is still to come, options or not.
+    th_has_all "fish: listen HOST -k PORT" \
+        "$(th_fish 'sockcat listen 127.0.0.1 -k ss')" ssh
+    th_has_all "fish: listen -m 2 HOST PORT" \
+        "$(th_fish 'sockcat listen -m 2 localhost ht')" http https
+}
+
+testFishDescriptionsMatchHelp() {
+    local got name desc bad=
+    got=$(HOME=$th_home XDG_CONFIG_HOME=$th_home/.config \
+        XDG_DATA_HOME=$th_home/.local/share timeout 30 fish --no-config -c \
+        "source '$comp_dir/sockcat.fish'; complete -C 'sockcat --'")
+    while IFS=$'\t' read -r name desc; do
+        # fish's own style: a capital first letter.
+        grep -qxF -- "--$name"$'\t'"${desc^}" <<<"$got" || bad+=" --$name"
+    done < <(th_help_descs)
+    assertEquals "fish: options not described as --help does; got:
+$got
+" "" "$bad"
+    assertTrue "fish: --help parsed into too few options" \
+        "[ $(th_help_descs | wc -l) -ge 15 ]"
+}
+
 # --- zsh --------------------------------------------------------------------
 
 testZshLoadsWithCompinit() {
@@ -332,6 +412,41 @@ testZshOperands() {
         ssh
     th_has_all "zsh: listen HOST PORT" \
         "$(th_zsh 'sockcat listen 127.0.0.1 htt')" http https
+}
+
+testZshOptionsAfterCommand() {
+    # Options between the command word and the operands: the command word
+    # is still the command, and the operands are counted after them.
+    th_has_all "zsh: connect -4 HOST PORT" \
+        "$(th_zsh 'sockcat connect -4 localhost ss')" ssh
+    th_has_all "zsh: -v connect -w 1 HOST PORT" \
+        "$(th_zsh 'sockcat -v connect -w 1 localhost ss')" ssh
+    th_has_all "zsh: listen -k HOST PORT" \
+        "$(th_zsh 'sockcat listen -k 127.0.0.1 ss')" ssh
+    th_has_all "zsh: listen -k PORT" "$(th_zsh 'sockcat listen -k htt')" \
+        http https
+    assertEquals "zsh: nothing after listen -k PORT" "" \
+        "$(th_zsh 'sockcat listen -k 8080 ')"
+    local got
+    got=$(th_zsh 'sockcat listen -k -')
+    th_has_all "zsh listen -k" "$got" --max-conns --slow-client --ipv4 -m -4
+    th_has_none "zsh listen -k" "$got" --wait --source --source-port -w -s
+    got=$(th_zsh 'sockcat connect -4 --')
+    th_has_all "zsh connect -4" "$got" --wait --source --stats
+    th_has_none "zsh connect -4" "$got" --keep-open --max-conns --allow
+}
+
+testZshDescriptionsMatchHelp() {
+    local got name desc bad=
+    got=$(th_zsh_display 'sockcat --')
+    while IFS=$'\t' read -r name desc; do
+        grep -qxF -- "--$name -- $desc" <<<"$got" || bad+=" --$name"
+    done < <(th_help_descs)
+    assertEquals "zsh: options not described as --help does; got:
+$got
+" "" "$bad"
+    assertTrue "zsh: --help parsed into too few options" \
+        "[ $(th_help_descs | wc -l) -ge 15 ]"
 }
 
 . "$th_shunit2"
