@@ -168,7 +168,8 @@ static void stream_on_written(uv_write_t *req, int status)
     if (ep->closing)
         return;
     ep->events->on_written(ep, len, status);
-    /* uv_shutdown waits for queued writes itself; closing must not. */
+    /* uv_shutdown waits for queued writes itself. on_written may have
+     * closed the endpoint, and a closing output does not end. */
     if (ep->ending && !ep->ended && ep->queued == 0 && sep->end_style != SC_END_SHUTDOWN &&
         !ep->closing)
         stream_finish_end(sep);

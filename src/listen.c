@@ -168,10 +168,11 @@ static int listen_on(struct sc_listen *l, struct sockaddr *addr, bool v6only, bo
     if (rc == 0)
         rc = uv_tcp_getsockname(&listener->tcp, (struct sockaddr *)&bound, &len);
     if (rc < 0) {
-        net_format(addr, name, sizeof(name));
         uv_close((uv_handle_t *)&listener->tcp, on_listener_closed);
         return rc;
     }
+    if (l->count == 0)
+        l->bound_port = net_port((struct sockaddr *)&bound);
     l->servers[l->count++] = listener;
     net_format((struct sockaddr *)&bound, name, sizeof(name));
     sc_verbose(1, "listening on %s", name);
@@ -195,11 +196,7 @@ static void listen_failed(struct sc_listen *l, const struct sockaddr *addr, int 
 
 static void listen_ready(struct sc_listen *l)
 {
-    struct sockaddr_storage bound;
-    int len = sizeof(bound);
-
-    if (uv_tcp_getsockname(&l->servers[0]->tcp, (struct sockaddr *)&bound, &len) == 0)
-        announce_ready(l, net_port((struct sockaddr *)&bound));
+    announce_ready(l, l->bound_port);
 }
 
 static bool is_ipv6_any(const struct sockaddr *sa)

@@ -24,6 +24,7 @@ struct sc_listen {
     uv_getaddrinfo_t resolver;
     struct sc_listener *servers[SC_MAX_LISTENERS];
     size_t count;
+    unsigned bound_port;       /* the port the first listener got */
     size_t client_budget;      /* clients that fit under the descriptor limit */
     bool resolving;
     bool closed;
