@@ -68,6 +68,10 @@ struct sc_endpoint {
     bool is_tty;
 };
 
+/* Room for the printable name of an endpoint's other end: "ADDR PORT" or a
+ * socket path (sun_path is 108 bytes). */
+#define SC_NAME_MAX 256
+
 /*
  * What a queued chunk costs beyond its bytes (its header, the write request,
  * allocator slack): counted against the high-water mark so that a stream of

@@ -1,109 +1,27 @@
 #include "hub.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "conv.h"
 #include "diag.h"
-#include "stdio.h"
 
-/* How long a stop waits for a stuck stdout before giving up on it. */
-#define FLUSH_LIMIT_MS 3000
-
-static void hub_check_finished(struct sc_hub *hub);
-static void hub_update_stdin(struct sc_hub *hub);
 static void peer_update_read(struct sc_peer *peer);
-static void peer_close(struct sc_peer *peer);
 
-uint64_t hub_now_ns(void)
+static bool hub_running(const struct sc_hub *hub)
 {
-    return uv_hrtime();
-}
-
-static bool keep_open(const struct sc_hub *hub)
-{
-    return hub->opts->keep_open;
+    return !hub->conv->stopping && !hub->conv->finished;
 }
 
 /* ---- stdin: the fan-out source ---- */
-
-static void peer_stop_writes(struct sc_peer *peer)
-{
-    if (peer->writes_stopped)
-        return;
-    peer->writes_stopped = true;
-    peer->hub->writable_peers--;
-    if (peer->over_high_water) {
-        peer->over_high_water = false;
-        peer->hub->peers_over--;
-    }
-}
-
-static void peer_check_done(struct sc_peer *peer)
-{
-    if (peer->read_done && peer->write_done)
-        peer_close(peer);
-}
-
-/* No more data will go to this peer: end its output once its queue drains. */
-static void peer_end_writes(struct sc_peer *peer)
-{
-    struct sc_endpoint *ep = &peer->ep.base;
-
-    peer_stop_writes(peer);
-    if (peer->write_done || ep->ending || ep->closing)
-        return;
-    if (!peer->hub->opts->no_shutdown) {
-        endpoint_end(ep);
-        return;
-    }
-    /* --no-shutdown: the output stays open until the peer closes. */
-    if (ep->queued == 0) {
-        peer->write_done = true;
-        peer_check_done(peer);
-    } else {
-        peer->done_when_drained = true;
-    }
-}
-
-static void broadcast(struct sc_hub *hub, struct sc_chunk *chunk)
-{
-    enum sc_slow_policy policy = keep_open(hub) ? hub->opts->slow_client : SC_SLOW_BLOCK;
-
-    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next) {
-        struct sc_endpoint *ep = &peer->ep.base;
-        if (peer->writes_stopped)
-            continue;
-        if (peer->over_high_water && policy == SC_SLOW_DROP) {
-            peer->dropped += chunk->len;
-            continue;
-        }
-        if (peer->over_high_water && policy == SC_SLOW_DISCONNECT) {
-            sc_verbose(1, "disconnected slow client %s", peer->name);
-            peer_stop_writes(peer);
-            peer_close(peer);
-            continue;
-        }
-        int rc = endpoint_write(ep, chunk);
-        if (rc < 0) {
-            peer_stop_writes(peer);
-            peer->write_done = true;
-            peer_check_done(peer);
-            continue;
-        }
-        if (endpoint_backlog(ep) > SC_HIGH_WATER && !peer->over_high_water) {
-            peer->over_high_water = true;
-            hub->peers_over++;
-        }
-    }
-}
 
 static void in_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     struct sc_hub *hub = ep->owner;
 
-    if (!hub->stopping)
-        broadcast(hub, chunk);
+    if (!hub->conv->stopping)
+        pump_push(&hub->to_peers, chunk);
     chunk_unref(chunk);
     hub_update_stdin(hub);
 }
@@ -112,27 +30,27 @@ static void in_on_eof(struct sc_endpoint *ep)
 {
     struct sc_hub *hub = ep->owner;
 
-    hub->in_eof = true;
     sc_verbose(2, "end of stdin");
-    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        peer_end_writes(peer);
+    pump_source_eof(&hub->to_peers);
 }
 
 static void in_on_read_error(struct sc_endpoint *ep, int err)
 {
-    hub_fail(ep->owner, err, "read from stdin");
+    conv_fail(((struct sc_hub *)ep->owner)->conv, err, "read from stdin");
 }
 
-static void endpoint_on_closed_free(struct sc_endpoint *ep)
+static void stdio_on_closed(struct sc_endpoint *ep)
 {
     struct sc_hub *hub = ep->owner;
 
     if (hub->in == ep)
         hub->in = NULL;
-    if (hub->out == ep)
+    if (hub->out == ep) {
         hub->out = NULL;
+        pump_remove_sink(&hub->out_sink);
+    }
     free(ep);
-    hub_check_finished(hub);
+    conv_check(hub->conv);
 }
 
 /* stdin is never written and stdout never read: those events cannot come. */
@@ -152,74 +70,41 @@ static const struct sc_endpoint_events in_events = {
     .on_read_error = in_on_read_error,
     .on_written = ignore_written,
     .on_ended = ignore_ended,
-    .on_closed = endpoint_on_closed_free,
+    .on_closed = stdio_on_closed,
 };
 
 /*
- * stdin is read only while some peer takes broadcast data and none is
- * above its high-water mark (unless the slow-client policy drops or
+ * stdin is read only while the broadcast flows: some peer takes data and
+ * none is above its high-water mark (unless the slow-client policy drops or
  * disconnects instead of waiting). With no peer yet, stdin waits.
  */
-static void hub_update_stdin(struct sc_hub *hub)
+void hub_update_stdin(struct sc_hub *hub)
 {
-    bool blocked_by_slow = hub->peers_over > 0 &&
-        (!keep_open(hub) || hub->opts->slow_client == SC_SLOW_BLOCK);
-    bool want = hub->in && !hub->in_eof && !hub->stopping && !hub->finished &&
-        hub->writable_peers > 0 && !blocked_by_slow;
-
     if (!hub->in)
         return;
-    if (want && !hub->in->reading) {
-        int rc = endpoint_read_start(hub->in);
-        if (rc < 0)
-            hub_fail(hub, rc, "read from stdin");
-    } else if (!want && hub->in->reading) {
-        endpoint_read_stop(hub->in);
-    }
+    int rc = pump_source_update(&hub->to_peers, hub->in, !hub->to_peers.eof && hub_running(hub));
+    if (rc < 0)
+        conv_fail(hub->conv, rc, "read from stdin");
 }
 
 /* ---- stdout: the fan-in sink ---- */
-
-static void set_out_backed_up(struct sc_hub *hub, bool backed_up)
-{
-    if (hub->out_backed_up == backed_up)
-        return;
-    hub->out_backed_up = backed_up;
-    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        peer_update_read(peer);
-}
 
 static void out_on_written(struct sc_endpoint *ep, size_t len, int status)
 {
     struct sc_hub *hub = ep->owner;
 
-    (void)len;
-    if (status < 0) {
-        if (status == UV_ECANCELED || hub->out_broken)
-            return;
-        hub->out_broken = true;
-        if (status == UV_EPIPE) {
-            /* The reader went away (`| head`): nothing is lost that anyone wants. */
-            sc_verbose(1, "stdout closed by its reader");
-            hub_stop(hub, SC_EXIT_OK);
-        } else {
-            hub_fail(hub, status, "write to stdout");
-        }
+    if (status < 0 && hub->out_broken)
         return;
-    }
-    if (hub->out_backed_up && endpoint_backlog(ep) <= SC_LOW_WATER)
-        set_out_backed_up(hub, false);
-    if (hub->stopping)
-        hub_check_finished(hub);
+    pump_on_written(&hub->out_sink, len, status);
+    if (status >= 0 && hub->conv->stopping)
+        conv_check(hub->conv);
 }
 
 static void out_on_ended(struct sc_endpoint *ep, int status)
 {
     struct sc_hub *hub = ep->owner;
 
-    (void)status;
-    hub->out_ended = true;
-    hub_check_finished(hub);
+    pump_on_ended(&hub->out_sink, status);
 }
 
 static void ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
@@ -244,7 +129,55 @@ static const struct sc_endpoint_events out_events = {
     .on_read_error = ignore_read_error,
     .on_written = out_on_written,
     .on_ended = out_on_ended,
-    .on_closed = endpoint_on_closed_free,
+    .on_closed = stdio_on_closed,
+};
+
+/* The fan-in pump's flow changed: every peer starts or stops reading. */
+static void to_stdout_on_flow(struct sc_pump *pump)
+{
+    struct sc_hub *hub = pump->owner;
+
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        peer_update_read(peer);
+}
+
+static void out_sink_on_ended(struct sc_pump_sink *sink, int status)
+{
+    struct sc_hub *hub = sink->owner;
+
+    (void)status;
+    hub->out_ended = true;
+    conv_check(hub->conv);
+}
+
+static void out_sink_on_failed(struct sc_pump_sink *sink, int err, bool queued)
+{
+    struct sc_hub *hub = sink->owner;
+
+    if (hub->out_broken)
+        return;
+    hub->out_broken = true;
+    if (queued && err == UV_EPIPE) {
+        /* The reader went away (`| head`): nothing is lost that anyone wants. */
+        sc_verbose(1, "stdout closed by its reader");
+        conv_stop(hub->conv, SC_EXIT_OK);
+    } else {
+        conv_fail(hub->conv, err, "write to stdout");
+    }
+}
+
+static void out_sink_on_slow(struct sc_pump_sink *sink)
+{
+    /* The fan-in pump always waits for stdout. */
+    (void)sink;
+    assert(!"stdout is never a slow client");
+}
+
+static const struct sc_pump_events to_stdout_events = {
+    .on_flow = to_stdout_on_flow,
+    .on_sink_ended = out_sink_on_ended,
+    .on_sink_failed = out_sink_on_failed,
+    .on_sink_slow = out_sink_on_slow,
 };
 
 /* ---- peers ---- */
@@ -252,181 +185,96 @@ static const struct sc_endpoint_events out_events = {
 static void peer_update_read(struct sc_peer *peer)
 {
     struct sc_hub *hub = peer->hub;
-    struct sc_endpoint *ep = &peer->ep.base;
-    bool want = peer->added && !peer->read_done && !ep->closing && !hub->stopping &&
-        !hub->finished && !hub->out_backed_up;
+    struct sc_endpoint *ep = peer->ep;
+    bool allowed = !peer->read_done && !ep->closing && hub_running(hub);
 
-    if (want && !ep->reading) {
-        int rc = endpoint_read_start(ep);
-        if (rc < 0) {
-            peer->read_done = true;
-            peer_check_done(peer);
-        }
-    } else if (!want && ep->reading) {
-        endpoint_read_stop(ep);
+    if (pump_source_update(&hub->to_stdout, ep, allowed) < 0) {
+        peer->read_done = true;
+        hub_peer_check_done(peer);
     }
+}
+
+void hub_peer_check_done(struct sc_peer *peer)
+{
+    if (peer->read_done && peer->write_done)
+        hub_close_peer(peer);
+}
+
+void hub_end_peer_writes(struct sc_peer *peer)
+{
+    if (peer->in_broadcast)
+        pump_sink_end(&peer->sink);
+}
+
+void hub_close_peer(struct sc_peer *peer)
+{
+    if (peer->in_broadcast)
+        pump_sink_stop(&peer->sink);
+    endpoint_close(peer->ep);
+    hub_update_stdin(peer->hub);
 }
 
 static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
-    struct sc_hub *hub = peer->hub;
+    struct sc_peer *peer = ep->owner;
 
-    hub->counters->received += chunk->len;
-    if (hub->out && !hub->out_broken && !hub->out->closing) {
-        int rc = endpoint_write(hub->out, chunk);
-        if (rc < 0 && !hub->out_broken) {
-            hub->out_broken = true;
-            hub_fail(hub, rc, "write to stdout");
-        } else if (endpoint_backlog(hub->out) > SC_HIGH_WATER) {
-            set_out_backed_up(hub, true);
-        }
-    }
+    pump_push(&peer->hub->to_stdout, chunk);
     chunk_unref(chunk);
 }
 
 static void peer_on_eof(struct sc_endpoint *ep)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
-    struct sc_hub *hub = peer->hub;
+    struct sc_peer *peer = ep->owner;
 
     peer->read_done = true;
     sc_verbose(2, "end of input from %s", peer->name);
-    if (keep_open(hub)) {
-        /*
-         * Its other direction goes on: a client may half-close at once and
-         * still want the broadcast. It is closed once that ends too (our
-         * stdin's EOF, or a write failing because it has gone for good).
-         * From a terminal nothing is queued for it: it is done, as in
-         * one-shot mode.
-         */
-        if (hub->in && hub->in->is_tty)
-            peer_end_writes(peer);
-        peer_check_done(peer);
-        return;
-    }
-    if (peer->write_error) {
-        hub_fail(hub, peer->write_error, "write to %s", peer->name);
-        return;
-    }
-    if (hub->in && hub->in->is_tty && !hub->in_eof) {
-        /* A person is typing: nothing is queued, so the conversation is over. */
-        hub_stop(hub, SC_EXIT_OK);
-        return;
-    }
-    if (hub->out)
-        endpoint_end(hub->out);
-    peer_check_done(peer);
+    conv_peer_read_ended(peer->hub->conv, peer, 0);
 }
 
 static void peer_on_read_error(struct sc_endpoint *ep, int err)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
-    struct sc_hub *hub = peer->hub;
+    struct sc_peer *peer = ep->owner;
 
     peer->read_done = true;
-    if (keep_open(hub)) {
-        sc_verbose(1, "read from %s: %s", peer->name, sc_strerror(err));
-        peer_stop_writes(peer);
-        peer_close(peer);
-        return;
-    }
-    hub_fail(hub, err, "read from %s", peer->name);
+    conv_peer_read_ended(peer->hub->conv, peer, err);
 }
 
 static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
-    struct sc_hub *hub = peer->hub;
+    struct sc_peer *peer = ep->owner;
 
-    if (status == UV_ECANCELED)
-        return;
-    if (status < 0) {
-        peer_stop_writes(peer);
-        peer->write_done = true;
-        if (keep_open(hub)) {
-            /* The client is gone; the others go on. */
-            sc_verbose(peer->read_done ? 2 : 1, "write to %s: %s", peer->name,
-                       sc_strerror(status));
-            peer->read_done = true;
-            peer_close(peer);
-            return;
-        }
-        /*
-         * One-shot: a peer that sent its EOF and then closed for good makes
-         * the write fail quietly, and the kernel says EPIPE for exactly that
-         * (a reset after the peer's FIN), whether or not we have read the
-         * FIN yet. Anything else is a reset mid-conversation: an error,
-         * reported once the read side has ended (its read may fail too).
-         */
-        if (status != UV_EPIPE) {
-            peer->write_error = status;
-            if (peer->read_done) {
-                hub_fail(hub, status, "write to %s", peer->name);
-                return;
-            }
-        }
-        peer_check_done(peer);
-        hub_update_stdin(hub);
-        return;
-    }
-    hub->counters->sent += len;
-    if (peer->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
-        peer->over_high_water = false;
-        hub->peers_over--;
-        hub_update_stdin(hub);
-    }
-    if (peer->done_when_drained && ep->queued == 0) {
-        peer->write_done = true;
-        peer_check_done(peer);
-    }
+    assert(peer->in_broadcast);
+    pump_on_written(&peer->sink, len, status);
 }
 
 static void peer_on_ended(struct sc_endpoint *ep, int status)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_peer *peer = ep->owner;
 
-    if (status < 0 && status != UV_ECANCELED)
-        sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
-    peer->write_done = true;
-    peer_check_done(peer);
+    pump_on_ended(&peer->sink, status);
 }
 
 static void peer_on_closed(struct sc_endpoint *ep)
 {
-    struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_peer *peer = ep->owner;
     struct sc_hub *hub = peer->hub;
 
-    if (peer->added) {
-        if (peer->prev)
-            peer->prev->next = peer->next;
-        else
-            hub->peers = peer->next;
-        if (peer->next)
-            peer->next->prev = peer->prev;
-        hub->peer_count--;
-        if (keep_open(hub)) {
-            char sent[32], received[32];
-            sc_format_bytes(sent, sizeof(sent), (double)ep->bytes_written);
-            sc_format_bytes(received, sizeof(received), (double)ep->bytes_read);
-            if (sc_verbosity >= 2)
-                sc_verbose(2, "closed %s: %s sent, %s received in %.2f s", peer->name,
-                           sent, received, (double)(hub_now_ns() - peer->start_ns) / 1e9);
-            else
-                sc_verbose(1, "closed %s", peer->name);
-            if (peer->dropped > 0)
-                sc_verbose(1, "dropped %llu B of broadcast for %s (slow client)",
-                           (unsigned long long)peer->dropped, peer->name);
-        }
-    }
-    bool was_added = peer->added;
+    if (peer->prev)
+        peer->prev->next = peer->next;
+    else
+        hub->peers = peer->next;
+    if (peer->next)
+        peer->next->prev = peer->prev;
+    assert(hub->peer_count > 0);
+    hub->peer_count--;
+    if (peer->in_broadcast)
+        pump_remove_sink(&peer->sink);
+    conv_peer_closed(hub->conv, peer);
     free(peer);
-    /* A refused client or a failed attempt was never part of the conversation. */
-    if (was_added && hub->peer_count == 0 && !keep_open(hub) && hub->out && !hub->out->ending)
-        endpoint_end(hub->out);
-    if (hub->on_peer_closed && !hub->stopping && !hub->finished)
-        hub->on_peer_closed(hub);
-    hub_check_finished(hub);
+    free(ep);
+    if (hub->on_peer_gone)
+        hub->on_peer_gone(hub);
+    conv_check(hub->conv);
 }
 
 static const struct sc_endpoint_events peer_events = {
@@ -438,168 +286,136 @@ static const struct sc_endpoint_events peer_events = {
     .on_closed = peer_on_closed,
 };
 
-static void peer_close(struct sc_peer *peer)
+/* ---- the broadcast of stdin ---- */
+
+static void to_peers_on_flow(struct sc_pump *pump)
 {
-    peer_stop_writes(peer);
-    endpoint_close(&peer->ep.base);
-    hub_update_stdin(peer->hub);
+    hub_update_stdin(pump->owner);
 }
 
-struct sc_peer *hub_new_peer(struct sc_hub *hub)
+static void peer_sink_on_ended(struct sc_pump_sink *sink, int status)
 {
-    struct sc_peer *peer = calloc(1, sizeof(*peer));
+    struct sc_peer *peer = sink->owner;
 
-    if (!peer)
-        return NULL;
-    if (uv_tcp_init(hub->loop, &peer->ep.u.tcp) < 0) {
-        free(peer);
-        return NULL;
+    if (status < 0 && status != UV_ECANCELED)
+        sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
+    peer->write_done = true;
+    hub_peer_check_done(peer);
+}
+
+static void peer_sink_on_failed(struct sc_pump_sink *sink, int err, bool queued)
+{
+    struct sc_peer *peer = sink->owner;
+
+    peer->write_done = true;
+    if (!queued) {
+        hub_peer_check_done(peer);
+        return;
     }
-    stream_endpoint_setup(&peer->ep, SC_END_SHUTDOWN, &peer_events, hub);
+    conv_peer_write_failed(peer->hub->conv, peer, err);
+}
+
+static void peer_sink_on_slow(struct sc_pump_sink *sink)
+{
+    struct sc_peer *peer = sink->owner;
+
+    sc_verbose(1, "disconnected slow client %s", peer->name);
+    hub_close_peer(peer);
+}
+
+static const struct sc_pump_events to_peers_events = {
+    .on_flow = to_peers_on_flow,
+    .on_sink_ended = peer_sink_on_ended,
+    .on_sink_failed = peer_sink_on_failed,
+    .on_sink_slow = peer_sink_on_slow,
+};
+
+void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
+{
+    size_t name_len = strlen(name);
+    struct sc_peer *peer = calloc(1, sizeof(*peer) + name_len + 1);
+
+    if (!peer) {
+        endpoint_close(ep);
+        return;
+    }
+    memcpy(peer->name, name, name_len + 1);
+    peer->ep = ep;
     peer->hub = hub;
-    peer->writes_stopped = true;  /* counted as writable once added */
-    return peer;
-}
-
-void hub_discard_peer(struct sc_peer *peer)
-{
-    endpoint_close(&peer->ep.base);
-}
-
-void hub_add_peer(struct sc_hub *hub, struct sc_peer *peer)
-{
-    const struct sc_opts *o = hub->opts;
-
-    peer->added = true;
-    peer->start_ns = hub_now_ns();
+    ep->events = &peer_events;
+    ep->owner = peer;
+    peer->start_ns = sc_now_ns();
     peer->next = hub->peers;
     if (hub->peers)
         hub->peers->prev = peer;
     hub->peers = peer;
     hub->peer_count++;
     hub->counters->connections++;
-    uv_tcp_nodelay(&peer->ep.u.tcp, 1);
 
-    if (o->recv_only || !hub->in) {
+    if (hub->opts->recv_only || !hub->in) {
         /* Nothing will ever be sent; the socket closes when the peer is done. */
         peer->write_done = true;
     } else {
-        peer->writes_stopped = false;
-        hub->writable_peers++;
-        if (hub->in_eof)
-            peer_end_writes(peer);
+        peer->in_broadcast = true;
+        pump_add_sink(&hub->to_peers, &peer->sink, ep, peer, hub->opts->no_shutdown);
     }
     peer_update_read(peer);
     hub_update_stdin(hub);
-    peer_check_done(peer);
+    hub_peer_check_done(peer);
 }
 
-/* ---- ending ---- */
+/* ---- the whole ---- */
 
-static void close_everything(struct sc_hub *hub)
+void hub_stop_reading(struct sc_hub *hub)
+{
+    if (hub->in && hub->in->reading)
+        endpoint_read_stop(hub->in);
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+        peer_update_read(peer);
+}
+
+bool hub_flushed(const struct sc_hub *hub)
+{
+    return !hub->out || hub->out->queued == 0 || hub->out_broken;
+}
+
+void hub_close_all(struct sc_hub *hub)
 {
     if (hub->in)
         endpoint_close(hub->in);
     if (hub->out)
         endpoint_close(hub->out);
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        endpoint_close(&peer->ep.base);
+        endpoint_close(peer->ep);
 }
 
-static void hub_finish(struct sc_hub *hub)
+void hub_init(struct sc_hub *hub, struct sc_conv *conv, const struct sc_opts *opts,
+              struct sc_counters *counters, struct sc_endpoint *in, struct sc_endpoint *out)
 {
-    if (hub->finished)
-        return;
-    hub->finished = true;
-    uv_timer_stop(&hub->flush_timer);
-    uv_close((uv_handle_t *)&hub->flush_timer, NULL);
-    if (hub->error[0])
-        sc_note("%s", hub->error);
-    close_everything(hub);
-    if (hub->on_finished)
-        hub->on_finished(hub);
-}
+    *hub = (struct sc_hub){ .conv = conv, .opts = opts, .counters = counters,
+                            .in = in, .out = out };
 
-static void hub_check_finished(struct sc_hub *hub)
-{
-    if (hub->finished)
-        return;
-    if (hub->stopping) {
-        if (!hub->out || hub->out->queued == 0 || hub->out_broken)
-            hub_finish(hub);
-        return;
+    pump_init(&hub->to_peers, &to_peers_events, hub);
+    /* Only keep-open has a choice about slow clients; one-shot always waits. */
+    hub->to_peers.slow = opts->keep_open ? opts->slow_client : SC_SLOW_BLOCK;
+    hub->to_peers.wait_for_sink = true;
+    hub->to_peers.eof_ends_sinks = true;
+    hub->to_peers.count_out = &counters->sent;
+
+    pump_init(&hub->to_stdout, &to_stdout_events, hub);
+    /* A peer is read even with nowhere to write (--send-only drains it). */
+    hub->to_stdout.wait_for_sink = false;
+    /* Keep-open clients come and go: one's EOF never ends stdout. */
+    hub->to_stdout.eof_ends_sinks = !opts->keep_open;
+    hub->to_stdout.count_in = &counters->received;
+
+    if (in) {
+        in->events = &in_events;
+        in->owner = hub;
     }
-    /* One-shot: over when the peer is gone and stdout has had everything. */
-    if (!keep_open(hub) && hub->counters->connections > 0 && hub->peer_count == 0 &&
-        (!hub->out || hub->out_ended))
-        hub_finish(hub);
-}
-
-static void hub_on_flush_timeout(uv_timer_t *timer)
-{
-    struct sc_hub *hub = timer->data;
-
-    sc_verbose(1, "stdout is not draining; giving up on it");
-    hub_finish(hub);
-}
-
-void hub_stop(struct sc_hub *hub, int code)
-{
-    if (hub->finished)
-        return;
-    if (hub->stopping) {
-        /* A second request (another Ctrl-C): no more waiting. */
-        hub_finish(hub);
-        return;
+    if (out) {
+        out->events = &out_events;
+        out->owner = hub;
+        pump_add_sink(&hub->to_stdout, &hub->out_sink, out, hub, false);
     }
-    hub->stopping = true;
-    if (hub->exit_code == 0)
-        hub->exit_code = code;
-    if (hub->on_stopping)
-        hub->on_stopping(hub);
-    if (hub->in && hub->in->reading)
-        endpoint_read_stop(hub->in);
-    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        peer_update_read(peer);
-    uv_timer_start(&hub->flush_timer, hub_on_flush_timeout, FLUSH_LIMIT_MS, 0);
-    hub_check_finished(hub);
-}
-
-void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-
-    if (!hub->error[0] && !hub->finished) {
-        va_start(ap, fmt);
-        vsnprintf(what, sizeof(what), fmt, ap);
-        va_end(ap);
-        snprintf(hub->error, sizeof(hub->error), "%s: %s", what, sc_strerror(uverr));
-    }
-    hub_stop(hub, SC_EXIT_RUNTIME);
-}
-
-int hub_init(struct sc_hub *hub, uv_loop_t *loop, const struct sc_opts *opts,
-             struct sc_counters *counters)
-{
-    int rc = 0;
-
-    *hub = (struct sc_hub){ .loop = loop, .opts = opts, .counters = counters };
-    uv_timer_init(loop, &hub->flush_timer);
-    hub->flush_timer.data = hub;
-    if (!opts->recv_only) {
-        hub->in = stdio_open(loop, 0, true, &in_events, hub, &rc);
-        if (!hub->in) {
-            sc_error(rc, "open stdin");
-            return rc;
-        }
-    }
-    if (!opts->send_only) {
-        hub->out = stdio_open(loop, 1, false, &out_events, hub, &rc);
-        if (!hub->out) {
-            sc_error(rc, "open stdout");
-            return rc;
-        }
-    }
-    return 0;
 }

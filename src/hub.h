@@ -1,106 +1,78 @@
 /*
- * hub: the conversation. stdin fans out to every peer, every peer fans in
- * to stdout, each direction with its own backpressure, and the policy that
- * ends it all. A one-shot conversation is a hub with a single peer.
- *
- * Backpressure: a sink whose queue passes SC_HIGH_WATER stops its sources
- * reading until it drains below SC_LOW_WATER, so memory is bounded by the
- * marks, never by how much faster one side is than the other.
+ * hub: the topology of a conversation. stdin fans out to every peer (one
+ * pump, one source, a sink per peer) and every peer fans in to stdout (one
+ * pump, a source per peer, one sink), both on the pump's rules. A one-shot
+ * conversation is the same topology with a single peer. The hub holds
+ * endpoints only: dial and accept make them, the conversation opens stdio,
+ * and what a peer's end means is the conversation's to decide (conv.c).
  */
 #ifndef SOCKCAT_HUB_H
 #define SOCKCAT_HUB_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <netinet/in.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "cli.h"
+#include "counters.h"
 #include "endpoint.h"
+#include "pump.h"
 
-#define SC_HIGH_WATER (1024 * 1024)
-#define SC_LOW_WATER (256 * 1024)
-
-/* Running totals, read by the -v summary, --stats, --progress and SIGUSR1. */
-struct sc_counters {
-    uint64_t sent;          /* bytes written to peers */
-    uint64_t received;      /* bytes read from peers */
-    uint64_t connections;   /* peers that took part */
-    uint64_t start_ns;
-};
-
+struct sc_conv;
 struct sc_hub;
 
+/* A peer: its endpoint and what the conversation knows of it. */
 struct sc_peer {
-    struct sc_stream_endpoint ep;  /* first: the endpoint is the peer */
+    struct sc_endpoint *ep;
     struct sc_hub *hub;
     struct sc_peer *prev, *next;
-    char name[INET6_ADDRSTRLEN + 8];  /* "ADDR PORT", for messages */
-    bool added;            /* part of the conversation (not refused) */
-    bool read_done;        /* EOF or error from the peer, or never reading */
-    bool writes_stopped;   /* no more broadcast goes to it */
-    bool write_done;       /* its output ended, or can never be written */
-    bool over_high_water;
-    bool done_when_drained;  /* --no-shutdown: output done once its queue drains */
-    int write_error;       /* a write failed before its EOF (one-shot) */
-    uint64_t dropped;      /* broadcast bytes it missed (--slow-client drop) */
+    struct sc_pump_sink sink;  /* its place in the broadcast of stdin */
+    bool in_broadcast;         /* sink is in the stdin pump */
+    bool read_done;            /* EOF or error from the peer, or never reading */
+    bool write_done;           /* its output ended, or can never be written */
+    int write_error;           /* a write failed before its EOF (one-shot) */
     uint64_t start_ns;
+    char name[];               /* for messages: "ADDR PORT", or a path */
 };
 
 struct sc_hub {
-    uv_loop_t *loop;
+    struct sc_conv *conv;
     const struct sc_opts *opts;
     struct sc_counters *counters;
-    struct sc_endpoint *in;   /* stdin, or NULL with --recv-only */
-    struct sc_endpoint *out;  /* stdout, or NULL with --send-only */
+    struct sc_endpoint *in;    /* stdin, or NULL with --recv-only */
+    struct sc_endpoint *out;   /* stdout, or NULL with --send-only */
+    struct sc_pump to_peers;   /* stdin -> every peer */
+    struct sc_pump to_stdout;  /* every peer -> stdout */
+    struct sc_pump_sink out_sink;
     struct sc_peer *peers;
     size_t peer_count;
-    size_t writable_peers;    /* peers that still take broadcast data */
-    size_t peers_over;        /* writable peers above the high-water mark */
-    bool in_eof;
-    bool out_backed_up;
     bool out_ended;
-    bool out_broken;          /* the reader of stdout went away */
-    bool stopping;            /* flushing stdout before finishing */
-    bool finished;
-    int exit_code;
-    char error[512];          /* printed once stdout is flushed */
-    uv_timer_t flush_timer;   /* bounds the flush when stopping */
-    /* Called when a peer has closed and its descriptor is free again. */
-    void (*on_peer_closed)(struct sc_hub *hub);
-    /* Called once when stopping begins: stop feeding the hub (accepting). */
-    void (*on_stopping)(struct sc_hub *hub);
-    /* Called once when the conversation is over: close what the hub does not own. */
-    void (*on_finished)(struct sc_hub *hub);
-    void *data;
+    bool out_broken;           /* the reader of stdout went away */
+    /* A peer has closed and its descriptor is free again. */
+    void (*on_peer_gone)(struct sc_hub *hub);
 };
 
-/* Opens stdin and stdout as the options say. 0, or a libuv error. */
-int hub_init(struct sc_hub *hub, uv_loop_t *loop, const struct sc_opts *opts,
-             struct sc_counters *counters);
+/* Takes stdin and stdout (either may be NULL) as the fan-out source and
+ * fan-in sink. */
+void hub_init(struct sc_hub *hub, struct sc_conv *conv, const struct sc_opts *opts,
+              struct sc_counters *counters, struct sc_endpoint *in, struct sc_endpoint *out);
 
-/* A peer with an initialised TCP handle, not yet in the conversation. */
-struct sc_peer *hub_new_peer(struct sc_hub *hub);
+/* Joins a connected endpoint to the conversation (the hub owns it now). */
+void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name);
 
-/* Joins a connected peer to the conversation; `name` is "ADDR PORT". */
-void hub_add_peer(struct sc_hub *hub, struct sc_peer *peer);
+/* Stopping: no source reads any more. */
+void hub_stop_reading(struct sc_hub *hub);
 
-/* Closes and frees a peer that never joined (refused, failed to connect). */
-void hub_discard_peer(struct sc_peer *peer);
+/* True once stdout has written what it holds, or never will. */
+bool hub_flushed(const struct sc_hub *hub);
 
-/*
- * hub_stop()
- * Ends the conversation: stops reading, flushes stdout (bounded), closes
- * everything. `code` becomes the exit status unless one is set already.
- */
-void hub_stop(struct sc_hub *hub, int code);
+/* Closes every endpoint. */
+void hub_close_all(struct sc_hub *hub);
 
-/* Like hub_stop(), with a one-line error printed after stdout is flushed. */
-void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Monotonic nanoseconds, for durations. */
-uint64_t hub_now_ns(void);
+/* For the conversation's rules: */
+void hub_end_peer_writes(struct sc_peer *peer);
+void hub_close_peer(struct sc_peer *peer);
+void hub_peer_check_done(struct sc_peer *peer);
+void hub_update_stdin(struct sc_hub *hub);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * sockcat: send stdin to a TCP peer and the peer's bytes to stdout.
  *
- * argv -> cli (sc_opts) -> connect or listen -> hub (stdin, stdout, peers)
- * -> the loop runs until the conversation ends -> stdio restored -> exit.
+ * argv -> cli (sc_opts) -> mode (connect | listen | listen -k) -> dial or
+ * accept hands back endpoints -> conversation (stdio, hub, pumps) -> the
+ * loop runs until the conversation ends -> stdio restored -> exit status.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,21 +13,13 @@
 
 #include "chunk.h"
 #include "cli.h"
-#include "connect.h"
 #include "diag.h"
-#include "hub.h"
-#include "listen.h"
+#include "mode.h"
 #include "stats.h"
 #include "stdio.h"
 
 struct sc_app {
-    uv_loop_t loop;
-    struct sc_opts opts;
-    struct sc_counters counters;
-    struct sc_hub hub;
-    struct sc_connector connector;
-    struct sc_listen listener;
-    struct sc_progress progress;
+    struct sc_session session;
     uv_signal_t sigint, sigterm, sigusr1;
 };
 
@@ -35,11 +28,11 @@ static void app_on_signal(uv_signal_t *handle, int signum)
     struct sc_app *app = handle->data;
 
     if (signum == SIGUSR1) {
-        stats_print_summary(&app->counters, NULL);
+        stats_print_summary(&app->session.counters, NULL);
         return;
     }
     sc_verbose(1, "stopping on signal %d", signum);
-    hub_stop(&app->hub, SC_EXIT_SIGNAL_BASE + signum);
+    conv_stop(&app->session.conv, SC_EXIT_SIGNAL_BASE + signum);
 }
 
 static void app_close_signals(struct sc_app *app)
@@ -49,33 +42,27 @@ static void app_close_signals(struct sc_app *app)
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
 }
 
-/* Stopping: no new clients while stdout is flushed. */
-static void app_on_stopping(struct sc_hub *hub)
+static void app_on_stopping(struct sc_conv *conv)
 {
-    struct sc_app *app = hub->data;
+    struct sc_app *app = conv->data;
 
-    if (app->opts.mode == SC_MODE_LISTEN)
-        listen_close(&app->listener);
+    app->session.mode->stop(&app->session);
 }
 
-static void app_on_peer_closed(struct sc_hub *hub)
+static void app_on_peer_gone(struct sc_hub *hub)
 {
-    struct sc_app *app = hub->data;
+    struct sc_app *app = hub->conv->data;
 
-    if (app->opts.mode == SC_MODE_LISTEN)
-        listen_resume(&app->listener);
+    app->session.mode->on_peer_gone(&app->session);
 }
 
-/* The hub is done: close what keeps the loop alive besides it. */
-static void app_on_finished(struct sc_hub *hub)
+/* The conversation is done: close what keeps the loop alive besides it. */
+static void app_on_finished(struct sc_conv *conv)
 {
-    struct sc_app *app = hub->data;
+    struct sc_app *app = conv->data;
 
-    if (app->opts.mode == SC_MODE_CONNECT)
-        connector_close(&app->connector);
-    else
-        listen_close(&app->listener);
-    progress_stop(&app->progress);
+    app->session.mode->close(&app->session);
+    progress_stop(&app->session.progress);
     app_close_signals(app);
 }
 
@@ -85,18 +72,18 @@ static void app_watch_signals(struct sc_app *app)
     int numbers[] = { SIGINT, SIGTERM, SIGUSR1 };
 
     for (int i = 0; i < 3; i++) {
-        uv_signal_init(&app->loop, handles[i]);
+        uv_signal_init(&app->session.loop, handles[i]);
         handles[i]->data = app;
         uv_signal_start(handles[i], app_on_signal, numbers[i]);
     }
 }
 
-static void app_report(const struct sc_app *app)
+static void app_report(const struct sc_session *s)
 {
-    if (app->opts.stats == SC_STATS_JSON)
-        stats_print_json(&app->counters);
-    else if (app->opts.stats == SC_STATS_TEXT || sc_verbosity >= 1)
-        stats_print_summary(&app->counters, NULL);
+    if (s->opts.stats == SC_STATS_JSON)
+        stats_print_json(&s->counters);
+    else if (s->opts.stats == SC_STATS_TEXT || sc_verbosity >= 1)
+        stats_print_summary(&s->counters, NULL);
 }
 
 static void close_leftover(uv_handle_t *handle, void *arg)
@@ -108,45 +95,35 @@ static void close_leftover(uv_handle_t *handle, void *arg)
 
 static int app_run(struct sc_app *app)
 {
+    struct sc_session *s = &app->session;
     int rc;
 
-    uv_loop_init(&app->loop);
-    app->counters.start_ns = hub_now_ns();
-    rc = hub_init(&app->hub, &app->loop, &app->opts, &app->counters);
-    app->hub.on_finished = app_on_finished;
-    app->hub.on_stopping = app_on_stopping;
-    app->hub.on_peer_closed = app_on_peer_closed;
-    app->hub.data = app;
-    if (rc < 0) {
-        app->hub.exit_code = SC_EXIT_RUNTIME;
-        app->hub.finished = true;
-        app->hub.on_finished = NULL;
-        app->hub.on_stopping = NULL;
-    } else {
+    uv_loop_init(&s->loop);
+    s->counters.start_ns = sc_now_ns();
+    s->mode = mode_for(&s->opts);
+    rc = conv_open(&s->conv, &s->loop, &s->opts, &s->counters);
+    if (rc == 0) {
+        s->conv.data = app;
+        s->conv.on_stopping = app_on_stopping;
+        s->conv.on_finished = app_on_finished;
+        s->conv.hub.on_peer_gone = app_on_peer_gone;
         app_watch_signals(app);
-        if (app->opts.progress)
-            progress_start(&app->progress, &app->loop, &app->counters);
-        if (app->opts.mode == SC_MODE_CONNECT)
-            connector_start(&app->connector, &app->hub);
-        else
-            listen_start(&app->listener, &app->hub);
+        if (s->opts.progress)
+            progress_start(&s->progress, &s->loop, &s->counters);
+        s->mode->start(s);
     }
-    if (app->hub.finished && rc < 0) {
-        /* Nothing started: close what hub_init opened. */
-        uv_walk(&app->loop, close_leftover, NULL);
-    }
-    uv_run(&app->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&app->loop) == UV_EBUSY) {
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop) == UV_EBUSY) {
         /* Should not happen; do not leave handles behind if it does. */
-        uv_walk(&app->loop, close_leftover, NULL);
-        uv_run(&app->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&app->loop);
+        uv_walk(&s->loop, close_leftover, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
     }
     stdio_restore();
     /* A run that failed before any peer took part has no figures to tell. */
-    if (rc == 0 && (app->counters.connections > 0 || app->hub.exit_code != SC_EXIT_RUNTIME))
-        app_report(app);
-    return app->hub.exit_code;
+    if (rc == 0 && (s->counters.connections > 0 || s->conv.exit_code != SC_EXIT_RUNTIME))
+        app_report(s);
+    return s->conv.exit_code;
 }
 
 /* Many clients need many descriptors: use all the hard limit allows. */
@@ -166,18 +143,18 @@ int main(int argc, char **argv)
     int status;
 
     memset(&app, 0, sizeof(app));
-    status = cli_parse(argc, argv, &app.opts);
+    status = cli_parse(argc, argv, &app.session.opts);
     if (status != CLI_RUN) {
-        cli_free(&app.opts);
+        cli_free(&app.session.opts);
         return status;
     }
     /* A vanished reader is a write error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
     stdio_guard();
-    if (app.opts.keep_open)
+    if (app.session.opts.keep_open)
         raise_fd_limit();
     status = app_run(&app);
     chunk_pool_drain();
-    cli_free(&app.opts);
+    cli_free(&app.session.opts);
     return status;
 }

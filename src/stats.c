@@ -12,7 +12,7 @@
 
 static double elapsed_seconds(const struct sc_counters *c)
 {
-    return (double)(hub_now_ns() - c->start_ns) / 1e9;
+    return (double)(sc_now_ns() - c->start_ns) / 1e9;
 }
 
 void stats_print_summary(const struct sc_counters *c, const char *suffix)
@@ -39,7 +39,7 @@ void stats_print_json(const struct sc_counters *c)
 static void progress_draw(struct sc_progress *p)
 {
     const struct sc_counters *c = p->counters;
-    uint64_t now = hub_now_ns();
+    uint64_t now = sc_now_ns();
     uint64_t total = c->sent + c->received;
     double seconds = (double)(now - c->start_ns) / 1e9;
     double interval = (double)(now - p->last_ns) / 1e9;

@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "cli.h"
-#include "hub.h"
+#include "counters.h"
 
 struct sc_progress {
     uv_timer_t timer;

@@ -1,5 +1,6 @@
-#include "listen.h"
+#include "accept.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "diag.h"
 #include "net.h"
+#include "tcp.h"
 
 /* The kernel caps this at net.core.somaxconn; ask for all it allows. */
 #define BACKLOG 65535
@@ -21,7 +23,7 @@
 
 struct sc_listener {
     uv_tcp_t tcp;
-    struct sc_listen *owner;
+    struct sc_acceptor *owner;
     bool parked;   /* a connection waits in libuv until a descriptor frees */
 };
 
@@ -46,9 +48,9 @@ static void on_listener_closed(uv_handle_t *handle)
 }
 
 /* True at most once a second: descriptor trouble comes in bursts. */
-static bool rate_limit_ok(struct sc_listen *l)
+static bool rate_limit_ok(struct sc_acceptor *l)
 {
-    uint64_t now = hub_now_ns();
+    uint64_t now = uv_hrtime();
 
     if (l->last_fd_warning_ns != 0 && now - l->last_fd_warning_ns < 1000000000ull)
         return false;
@@ -56,16 +58,17 @@ static bool rate_limit_ok(struct sc_listen *l)
     return true;
 }
 
-static bool admit(struct sc_listen *l, struct sc_peer *peer)
+/* Fills `name` and says whether the client may stay: ACL and -m. */
+static bool admit(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, size_t size)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
     bool checking = l->opts->acl.allow.count || l->opts->acl.deny.count;
 
-    if (uv_tcp_getpeername(&peer->ep.u.tcp, (struct sockaddr *)&addr, &len) == 0) {
-        net_format((struct sockaddr *)&addr, peer->name, sizeof(peer->name));
+    if (uv_tcp_getpeername(tcp_endpoint_handle(ep), (struct sockaddr *)&addr, &len) == 0) {
+        net_format((struct sockaddr *)&addr, name, size);
         if (checking && !acl_permits(&l->opts->acl, (struct sockaddr *)&addr)) {
-            sc_verbose(1, "refused %s: denied by --allow/--deny", peer->name);
+            sc_verbose(1, "refused %s: denied by --allow/--deny", name);
             return false;
         }
     } else {
@@ -73,14 +76,14 @@ static bool admit(struct sc_listen *l, struct sc_peer *peer)
          * Reset before we got to it: what it sent may still wait to be read,
          * so it is served, unless addresses are being checked.
          */
-        snprintf(peer->name, sizeof(peer->name), "(a client that reset)");
+        snprintf(name, size, "(a client that reset)");
         if (checking) {
-            sc_verbose(1, "refused %s: its address is unknown", peer->name);
+            sc_verbose(1, "refused %s: its address is unknown", name);
             return false;
         }
     }
-    if (l->opts->max_conns && l->hub->peer_count >= l->opts->max_conns) {
-        sc_verbose(1, "refused %s: over --max-conns %u", peer->name, l->opts->max_conns);
+    if (l->opts->max_conns && l->clients >= l->opts->max_conns) {
+        sc_verbose(1, "refused %s: over --max-conns %u", name, l->opts->max_conns);
         return false;
     }
     return true;
@@ -89,8 +92,10 @@ static bool admit(struct sc_listen *l, struct sc_peer *peer)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct sc_listener *listener = server->data;
-    struct sc_listen *l = listener->owner;
-    struct sc_peer *peer;
+    struct sc_acceptor *l = listener->owner;
+    struct sc_endpoint *ep;
+    char name[SC_NAME_MAX];
+    int rc;
 
     if (status < 0) {
         /* ENFILE and the like: libuv has already shed the waiting clients. */
@@ -98,32 +103,33 @@ static void on_connection(uv_stream_t *server, int status)
             sc_verbose(1, "accept: %s", sc_strerror(status));
         return;
     }
-    if (l->closed || l->hub->stopping || l->hub->finished)
+    if (l->closed)
         return;
-    if (l->hub->peer_count >= l->client_budget) {
+    if (l->clients >= l->client_budget) {
         /* Not accepting now makes libuv stop polling until we do. */
         if (!listener->parked && rate_limit_ok(l))
             sc_verbose(1, "at the descriptor limit with %zu clients: new clients wait",
-                       l->hub->peer_count);
+                       l->clients);
         listener->parked = true;
         return;
     }
     listener->parked = false;
-    peer = hub_new_peer(l->hub);
-    if (!peer)
+    ep = tcp_endpoint_new(l->loop, &rc);
+    if (!ep)
         return;
-    if (uv_accept(server, &peer->ep.u.stream) < 0 || !admit(l, peer)) {
-        hub_discard_peer(peer);
+    if (uv_accept(server, (uv_stream_t *)tcp_endpoint_handle(ep)) < 0 ||
+        !admit(l, ep, name, sizeof(name))) {
+        endpoint_close(ep);
         return;
     }
-    sc_verbose(1, "connection from %s", peer->name);
-    if (!l->opts->keep_open)
-        listen_close(l);  /* one-shot: a second client is refused */
-    hub_add_peer(l->hub, peer);
+    uv_tcp_nodelay(tcp_endpoint_handle(ep), 1);
+    sc_verbose(1, "connection from %s", name);
+    l->clients++;
+    l->on_client(l, ep, name);
 }
 
 /* Tells a script which port we got: --ready-fd. */
-static void announce_ready(struct sc_listen *l, unsigned port)
+static void announce_ready(struct sc_acceptor *l, unsigned port)
 {
     char line[16];
     int len = snprintf(line, sizeof(line), "%u\n", port);
@@ -136,12 +142,12 @@ static void announce_ready(struct sc_listen *l, unsigned port)
 }
 
 /* Binds and listens on one address; 0 or a libuv error. */
-static int listen_on(struct sc_listen *l, struct sockaddr *addr, bool v6only, bool dual_stack)
+static int listen_on(struct sc_acceptor *l, struct sockaddr *addr, bool v6only, bool dual_stack)
 {
     struct sc_listener *listener;
     struct sockaddr_storage bound;
     int len = sizeof(bound), rc;
-    char name[INET6_ADDRSTRLEN + 8];
+    char name[SC_NAME_MAX];
 
     if (l->count == SC_MAX_LISTENERS)
         return 0;
@@ -149,7 +155,7 @@ static int listen_on(struct sc_listen *l, struct sockaddr *addr, bool v6only, bo
     if (!listener)
         return UV_ENOMEM;
     listener->owner = l;
-    rc = uv_tcp_init_ex(l->hub->loop, &listener->tcp, addr->sa_family);
+    rc = uv_tcp_init_ex(l->loop, &listener->tcp, addr->sa_family);
     if (rc < 0) {
         free(listener);
         return rc;
@@ -181,20 +187,27 @@ static int listen_on(struct sc_listen *l, struct sockaddr *addr, bool v6only, bo
     return 0;
 }
 
-static void listen_failed(struct sc_listen *l, const struct sockaddr *addr, int rc)
+static void listen_failed(struct sc_acceptor *l, const struct sockaddr *addr, int rc)
 {
-    char name[INET6_ADDRSTRLEN + 8];
+    char name[SC_NAME_MAX];
 
     if (l->opts->host) {
         snprintf(name, sizeof(name), "%s %u", l->opts->host, l->opts->port);
     } else {
         net_format(addr, name, sizeof(name));
     }
-    listen_close(l);
-    hub_fail(l->hub, rc, "listen on %s", name);
+    acceptor_close(l);
+    snprintf(l->what, sizeof(l->what), "listen on %s", name);
+    l->on_failed(l, rc, l->what);
 }
 
-static void listen_ready(struct sc_listen *l)
+static void resolve_failed(struct sc_acceptor *l, int rc)
+{
+    snprintf(l->what, sizeof(l->what), "resolve %s", l->opts->host);
+    l->on_failed(l, rc, l->what);
+}
+
+static void listen_ready(struct sc_acceptor *l)
 {
     announce_ready(l, l->bound_port);
 }
@@ -216,7 +229,7 @@ static bool seen_before(const struct addrinfo *first, const struct addrinfo *ai)
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    struct sc_listen *l = req->data;
+    struct sc_acceptor *l = req->data;
     int first_error = 0;
     struct sockaddr *failed = NULL;
     unsigned port = l->opts->port;
@@ -227,7 +240,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0) {
-        hub_fail(l->hub, status, "resolve %s", l->opts->host);
+        resolve_failed(l, status);
         return;
     }
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -255,7 +268,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 /* No HOST: the IPv6 wildcard serving IPv4 too, or plain IPv4 without IPv6. */
-static void listen_on_wildcard(struct sc_listen *l)
+static void listen_on_wildcard(struct sc_acceptor *l)
 {
     struct sockaddr_in6 any6;
     struct sockaddr_in any4;
@@ -282,37 +295,41 @@ static void listen_on_wildcard(struct sc_listen *l)
         listen_ready(l);
 }
 
-int listen_start(struct sc_listen *l, struct sc_hub *hub)
+void acceptor_start(struct sc_acceptor *l, uv_loop_t *loop, const struct sc_opts *o,
+                    sc_accept_cb on_client, sc_accept_fail_cb on_failed, void *data)
 {
-    const struct sc_opts *o = hub->opts;
     int rc;
 
     memset(l, 0, sizeof(*l));
-    l->hub = hub;
+    l->loop = loop;
     l->opts = o;
+    l->on_client = on_client;
+    l->on_failed = on_failed;
+    l->data = data;
     l->client_budget = o->keep_open ? count_client_budget() : SIZE_MAX;
     if (!o->host) {
         listen_on_wildcard(l);
-        return 0;
+        return;
     }
     l->resolver.data = l;
-    rc = net_resolve(hub->loop, &l->resolver, on_resolved, o->host, o->family, o->numeric, true);
+    rc = net_resolve(loop, &l->resolver, on_resolved, o->host, o->family, o->numeric, true);
     if (rc < 0) {
-        hub_fail(hub, rc, "resolve %s", o->host);
-        return rc;
+        resolve_failed(l, rc);
+        return;
     }
     l->resolving = true;
-    return 0;
 }
 
-void listen_resume(struct sc_listen *l)
+void acceptor_client_gone(struct sc_acceptor *l)
 {
+    assert(l->clients > 0);
+    l->clients--;
     for (size_t i = 0; i < l->count; i++)
-        if (l->servers[i]->parked && l->hub->peer_count < l->client_budget)
+        if (l->servers[i]->parked && l->clients < l->client_budget)
             on_connection((uv_stream_t *)&l->servers[i]->tcp, 0);
 }
 
-void listen_close(struct sc_listen *l)
+void acceptor_close(struct sc_acceptor *l)
 {
     if (l->resolving)
         uv_cancel((uv_req_t *)&l->resolver);

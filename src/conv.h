@@ -1,0 +1,68 @@
+/*
+ * conv: the conversation. It opens stdin and stdout, puts them and the
+ * peers on the hub, and holds the one rule for when sockcat is done and
+ * with which exit status: one-shot ends when its peer is gone and stdout
+ * has had everything; keep-open runs until a signal or an error; a stop
+ * flushes stdout (bounded) before everything closes.
+ */
+#ifndef SOCKCAT_CONV_H
+#define SOCKCAT_CONV_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "counters.h"
+#include "hub.h"
+#include "pump.h"
+
+struct sc_conv {
+    uv_loop_t *loop;
+    const struct sc_opts *opts;
+    struct sc_counters *counters;
+    struct sc_hub hub;
+    enum sc_end_reason reason;
+    bool stopping;            /* flushing stdout before finishing */
+    bool finished;
+    int exit_code;
+    char error[512];          /* printed once stdout is flushed */
+    uv_timer_t flush_timer;   /* bounds the flush when stopping */
+    /* Called once when stopping begins: stop feeding the conversation. */
+    void (*on_stopping)(struct sc_conv *conv);
+    /* Called once when the conversation is over: close what it does not own. */
+    void (*on_finished)(struct sc_conv *conv);
+    void *data;
+};
+
+/*
+ * conv_open()
+ * Opens stdin and stdout as the options say. Returns 0, or a libuv error
+ * after printing it; the conversation is then finished with status 1 and
+ * closes what it opened once the loop runs.
+ */
+int conv_open(struct sc_conv *conv, uv_loop_t *loop, const struct sc_opts *opts,
+              struct sc_counters *counters);
+
+/* A connected peer joins (the conversation owns `ep` now). */
+void conv_add_peer(struct sc_conv *conv, struct sc_endpoint *ep, const char *name);
+
+/*
+ * conv_stop()
+ * Ends the conversation: stops reading, flushes stdout (bounded), closes
+ * everything. `code` becomes the exit status unless one is set already.
+ */
+void conv_stop(struct sc_conv *conv, int code);
+
+/* Like conv_stop(), with a one-line error printed after stdout is flushed. */
+void conv_fail(struct sc_conv *conv, int uverr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* What the hub tells the conversation; the rules live here. */
+void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err);
+void conv_peer_write_failed(struct sc_conv *conv, struct sc_peer *peer, int err);
+void conv_peer_closed(struct sc_conv *conv, struct sc_peer *peer);
+
+/* Is sockcat done? Finishes the conversation when it is. */
+void conv_check(struct sc_conv *conv);
+
+#endif

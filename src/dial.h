@@ -1,0 +1,51 @@
+/*
+ * dial: resolve HOST, then try each address in turn until one answers
+ * (-s/-p bind the local end first; -w bounds the whole attempt). The
+ * connected socket is handed back as an endpoint; dial knows nothing of
+ * what the caller does with it.
+ */
+#ifndef SOCKCAT_DIAL_H
+#define SOCKCAT_DIAL_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "endpoint.h"
+
+struct sc_dialer;
+
+/*
+ * Called once. Connected: `ep` (now the callee's: set its events, close it
+ * when done) and its printable `name`, err 0. Failed: ep NULL, err the
+ * libuv error and `what` the failed step ("connect to HOST PORT").
+ */
+typedef void (*sc_dial_cb)(struct sc_dialer *d, struct sc_endpoint *ep, const char *name,
+                           int err, const char *what);
+
+struct sc_dialer {
+    uv_loop_t *loop;
+    const struct sc_opts *opts;
+    sc_dial_cb on_done;
+    void *data;
+    uv_getaddrinfo_t resolver;
+    uv_connect_t request;
+    uv_timer_t deadline;       /* -w */
+    struct addrinfo *addresses;
+    struct addrinfo *next;
+    struct sc_endpoint *attempt;   /* the socket being connected */
+    char attempt_name[SC_NAME_MAX];
+    char what[SC_NAME_MAX + 32];
+    int last_error;
+    bool resolving;
+    bool done;
+};
+
+/* Starts dialing as `opts` say; the result comes to `on_done`. */
+void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *opts,
+                  sc_dial_cb on_done, void *data);
+
+/* Stops whatever is under way and closes the dialer's handles. */
+void dialer_close(struct sc_dialer *d);
+
+#endif

@@ -1,0 +1,95 @@
+#include "mode.h"
+
+#include <assert.h>
+#include <stddef.h>
+
+static void nothing(struct sc_session *s)
+{
+    (void)s;
+}
+
+/* ---- connect ---- */
+
+static void on_dialed(struct sc_dialer *d, struct sc_endpoint *ep, const char *name, int err,
+                      const char *what)
+{
+    struct sc_session *s = d->data;
+
+    if (!ep) {
+        conv_fail(&s->conv, err, "%s", what);
+        return;
+    }
+    s->mode->on_endpoint(s, ep, name);
+}
+
+static void connect_start(struct sc_session *s)
+{
+    dialer_start(&s->dialer, &s->loop, &s->opts, on_dialed, s);
+}
+
+static void connect_close(struct sc_session *s)
+{
+    dialer_close(&s->dialer);
+}
+
+/* ---- listen and listen -k ---- */
+
+static void on_client(struct sc_acceptor *a, struct sc_endpoint *ep, const char *name)
+{
+    struct sc_session *s = a->data;
+
+    s->mode->on_endpoint(s, ep, name);
+}
+
+static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
+{
+    struct sc_session *s = a->data;
+
+    conv_fail(&s->conv, err, "%s", what);
+}
+
+static void listen_start(struct sc_session *s)
+{
+    acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
+}
+
+static void listen_close(struct sc_session *s)
+{
+    acceptor_close(&s->acceptor);
+}
+
+static void join(struct sc_session *s, struct sc_endpoint *ep, const char *name)
+{
+    conv_add_peer(&s->conv, ep, name);
+}
+
+/* One-shot: the first client is the peer; a second one is refused. */
+static void listen_once_on_client(struct sc_session *s, struct sc_endpoint *ep, const char *name)
+{
+    acceptor_close(&s->acceptor);
+    conv_add_peer(&s->conv, ep, name);
+}
+
+static void listen_many_on_peer_gone(struct sc_session *s)
+{
+    acceptor_client_gone(&s->acceptor);
+}
+
+static const struct sc_mode_ops modes[] = {
+    { "connect", SC_KIND_CONNECT, false, connect_start, join, nothing, nothing, connect_close },
+    { "listen", SC_KIND_LISTEN, false, listen_start, listen_once_on_client, nothing,
+      listen_close, listen_close },
+    { "listen -k", SC_KIND_LISTEN, true, listen_start, join, listen_many_on_peer_gone,
+      listen_close, listen_close },
+};
+
+const struct sc_mode_ops *mode_for(const struct sc_opts *opts)
+{
+    enum sc_mode_kind kind = opts->mode == SC_MODE_CONNECT ? SC_KIND_CONNECT : SC_KIND_LISTEN;
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (modes[i].kind == kind && modes[i].keep_open == opts->keep_open)
+            return &modes[i];
+    assert(!"every option combination has a mode");
+    return &modes[0];
+}

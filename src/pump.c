@@ -1,0 +1,210 @@
+#include "pump.h"
+
+#include <assert.h>
+
+void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner)
+{
+    *pump = (struct sc_pump){ .events = events, .owner = owner, .slow = SC_SLOW_BLOCK };
+}
+
+bool pump_flowing(const struct sc_pump *pump)
+{
+    bool held_back = pump->over > 0 && pump->slow == SC_SLOW_BLOCK;
+
+    assert(pump->over <= pump->taking && pump->taking <= pump->sink_count);
+    return !held_back && (pump->taking > 0 || !pump->wait_for_sink);
+}
+
+/* Tells the owner when the sources should start or stop reading. */
+static void pump_notify_flow(struct sc_pump *pump, bool was_flowing)
+{
+    if (pump_flowing(pump) != was_flowing)
+        pump->events->on_flow(pump);
+}
+
+int pump_source_update(struct sc_pump *pump, struct sc_endpoint *source, bool allowed)
+{
+    bool want = allowed && pump_flowing(pump);
+
+    if (want && !source->reading)
+        return endpoint_read_start(source);
+    if (!want && source->reading)
+        endpoint_read_stop(source);
+    return 0;
+}
+
+static void sink_set_over(struct sc_pump_sink *sink, bool over)
+{
+    if (sink->over_high_water == over)
+        return;
+    sink->over_high_water = over;
+    if (over)
+        sink->pump->over++;
+    else
+        sink->pump->over--;
+}
+
+/*
+ * The transform step every chunk takes on its way to the sinks: identity
+ * today; line endings, a hex dump or a session log would go here, once for
+ * every direction.
+ */
+static struct sc_chunk *pump_transform(struct sc_pump *pump, struct sc_chunk *chunk)
+{
+    (void)pump;
+    return chunk;
+}
+
+/* A sink above its mark, under a policy that does not hold the sources back. */
+static bool pump_skip_slow(struct sc_pump *pump, struct sc_pump_sink *sink, size_t len)
+{
+    if (!sink->over_high_water || pump->slow == SC_SLOW_BLOCK)
+        return false;
+    if (pump->slow == SC_SLOW_DROP) {
+        sink->dropped += len;
+        return true;
+    }
+    pump_sink_stop(sink);
+    pump->events->on_sink_slow(sink);
+    return true;
+}
+
+/* The sink's output is finished: ended, or drained under no_end. */
+static void sink_finish(struct sc_pump_sink *sink, int status)
+{
+    sink->done = true;
+    sink->pump->events->on_sink_ended(sink, status);
+}
+
+static void sink_fail(struct sc_pump_sink *sink, int err, bool queued)
+{
+    pump_sink_stop(sink);
+    sink->done = true;
+    sink->pump->events->on_sink_failed(sink, err, queued);
+}
+
+void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
+{
+    bool was_flowing = pump_flowing(pump);
+    struct sc_pump_sink *next;
+
+    if (pump->count_in)
+        *pump->count_in += chunk->len;
+    chunk = pump_transform(pump, chunk);
+    for (struct sc_pump_sink *sink = pump->sinks; sink; sink = next) {
+        next = sink->next;
+        if (!sink->taking || sink->ep->closing || pump_skip_slow(pump, sink, chunk->len))
+            continue;
+        int rc = endpoint_write(sink->ep, chunk);
+        if (rc < 0) {
+            sink_fail(sink, rc, false);
+            continue;
+        }
+        if (endpoint_backlog(sink->ep) > SC_HIGH_WATER)
+            sink_set_over(sink, true);
+    }
+    pump_notify_flow(pump, was_flowing);
+}
+
+void pump_source_eof(struct sc_pump *pump)
+{
+    pump->eof = true;
+    if (!pump->eof_ends_sinks)
+        return;
+    for (struct sc_pump_sink *sink = pump->sinks; sink; sink = sink->next)
+        pump_sink_end(sink);
+}
+
+void pump_add_sink(struct sc_pump *pump, struct sc_pump_sink *sink, struct sc_endpoint *ep,
+                   void *owner, bool no_end)
+{
+    bool was_flowing = pump_flowing(pump);
+
+    *sink = (struct sc_pump_sink){ .ep = ep, .pump = pump, .owner = owner, .no_end = no_end,
+                                   .taking = true, .next = pump->sinks };
+    if (pump->sinks)
+        pump->sinks->prev = sink;
+    pump->sinks = sink;
+    pump->sink_count++;
+    pump->taking++;
+    if (pump->eof && pump->eof_ends_sinks)
+        pump_sink_end(sink);
+    pump_notify_flow(pump, was_flowing);
+}
+
+void pump_remove_sink(struct sc_pump_sink *sink)
+{
+    struct sc_pump *pump = sink->pump;
+
+    pump_sink_stop(sink);
+    if (sink->prev)
+        sink->prev->next = sink->next;
+    else
+        pump->sinks = sink->next;
+    if (sink->next)
+        sink->next->prev = sink->prev;
+    pump->sink_count--;
+    sink->pump = NULL;
+}
+
+void pump_sink_stop(struct sc_pump_sink *sink)
+{
+    struct sc_pump *pump = sink->pump;
+    bool was_flowing;
+
+    if (!sink->taking)
+        return;
+    was_flowing = pump_flowing(pump);
+    sink_set_over(sink, false);
+    sink->taking = false;
+    pump->taking--;
+    pump_notify_flow(pump, was_flowing);
+}
+
+
+void pump_sink_end(struct sc_pump_sink *sink)
+{
+    struct sc_endpoint *ep = sink->ep;
+
+    pump_sink_stop(sink);
+    if (sink->done || ep->ending || ep->closing)
+        return;
+    if (!sink->no_end) {
+        endpoint_end(ep);
+        return;
+    }
+    /* --no-shutdown: the output stays open until the other side closes. */
+    if (ep->queued == 0)
+        sink_finish(sink, 0);
+    else
+        sink->done_when_drained = true;
+}
+
+void pump_on_written(struct sc_pump_sink *sink, size_t len, int status)
+{
+    struct sc_pump *pump = sink->pump;
+    struct sc_endpoint *ep = sink->ep;
+
+    if (status == UV_ECANCELED)
+        return;
+    if (status < 0) {
+        sink_fail(sink, status, true);
+        return;
+    }
+    if (pump->count_out)
+        *pump->count_out += len;
+    if (sink->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
+        bool was_flowing = pump_flowing(pump);
+        sink_set_over(sink, false);
+        pump_notify_flow(pump, was_flowing);
+    }
+    if (sink->done_when_drained && ep->queued == 0 && !sink->done) {
+        sink->done_when_drained = false;
+        sink_finish(sink, 0);
+    }
+}
+
+void pump_on_ended(struct sc_pump_sink *sink, int status)
+{
+    sink_finish(sink, status);
+}

@@ -1,0 +1,124 @@
+/*
+ * pump: moves chunks from a source to its sinks, written once and used for
+ * every direction (stdin -> peers, peers -> stdout, one-shot or keep-open).
+ *
+ * One pump is one flow with one set of water marks: one source and many
+ * sinks (the broadcast of stdin: fan-out), or many sources and one sink
+ * (clients to stdout: fan-in), or one of each (a one-shot direction).
+ * - pump_push() passes a chunk through the transform step (identity today)
+ *   and writes it to every sink that takes data;
+ * - a sink whose backlog (bytes plus a per-chunk cost) passes SC_HIGH_WATER
+ *   is "over"; it stops being over once it drains to SC_LOW_WATER. While a
+ *   sink is over, the sources stop reading, unless the slow-sink policy
+ *   drops its share or disconnects it instead (keep-open --slow-client);
+ * - pump_source_eof(): the source has ended, so every sink ends once its
+ *   queue has drained (endpoint_end(): shutdown for a socket, close for a
+ *   pipe), or with no_end (--no-shutdown) is done once drained;
+ * - bytes are counted as they come in or go out.
+ *
+ * The owner of the endpoints receives their events and hands the pump its
+ * part: pump_on_written() for a sink's writes, pump_on_ended() for its end.
+ * The pump tells the owner when its sources should start or stop reading
+ * (on_flow) and when a sink is finished (on_sink_ended, on_sink_failed).
+ */
+#ifndef SOCKCAT_PUMP_H
+#define SOCKCAT_PUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "endpoint.h"
+
+#define SC_HIGH_WATER (1024 * 1024)
+#define SC_LOW_WATER (256 * 1024)
+
+/* Why a pump, or a whole conversation, ended. */
+enum sc_end_reason {
+    SC_END_RUNNING,
+    SC_END_EOF,      /* every direction finished */
+    SC_END_ERROR,
+    SC_END_TIMEOUT,
+    SC_END_SIGNAL,
+};
+
+struct sc_pump;
+
+/* One sink of a pump; embedded in whatever record owns the endpoint. */
+struct sc_pump_sink {
+    struct sc_endpoint *ep;
+    struct sc_pump *pump;
+    struct sc_pump_sink *prev, *next;
+    void *owner;
+    bool taking;            /* still takes data from the pump */
+    bool over_high_water;
+    bool no_end;            /* --no-shutdown: done once drained, never ended */
+    bool done_when_drained;
+    bool done;              /* ended, drained under no_end, or failed */
+    uint64_t dropped;       /* bytes it missed under the drop policy */
+};
+
+struct sc_pump_events {
+    /* Whether the sources should read may have changed: ask pump_flowing(). */
+    void (*on_flow)(struct sc_pump *pump);
+    /* A sink's output ended (status of the end), or drained under no_end (0). */
+    void (*on_sink_ended)(struct sc_pump_sink *sink, int status);
+    /* A write to a sink failed (never UV_ECANCELED); it takes no more data.
+     * `queued`: the write was accepted and failed later (not refused at once). */
+    void (*on_sink_failed)(struct sc_pump_sink *sink, int err, bool queued);
+    /* A sink fell behind under the disconnect policy; it takes no more data. */
+    void (*on_sink_slow)(struct sc_pump_sink *sink);
+};
+
+struct sc_pump {
+    const struct sc_pump_events *events;
+    void *owner;
+    enum sc_slow_policy slow;   /* what a sink above the mark costs the others */
+    bool wait_for_sink;         /* sources read only while some sink takes data */
+    bool eof_ends_sinks;        /* a source's EOF ends the sinks (one source) */
+    bool eof;                   /* the source ended: sinks joining now end at once */
+    struct sc_pump_sink *sinks;
+    size_t sink_count;
+    size_t taking;              /* sinks that take data */
+    size_t over;                /* of those, how many are above the mark */
+    uint64_t *count_in;         /* bytes pushed, or NULL */
+    uint64_t *count_out;        /* bytes written to sinks, or NULL */
+};
+
+void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner);
+
+/* True when the sources may read: see wait_for_sink and the slow policy. */
+bool pump_flowing(const struct sc_pump *pump);
+
+/*
+ * pump_source_update()
+ * Starts or stops reading `source` as the pump's flow and the owner's own
+ * reasons (`allowed`) say. Returns 0 or the libuv error of read_start.
+ */
+int pump_source_update(struct sc_pump *pump, struct sc_endpoint *source, bool allowed);
+
+/* Writes a chunk to every sink that takes data (the caller keeps its reference). */
+void pump_push(struct sc_pump *pump, struct sc_chunk *chunk);
+
+/* The (only) source ended: with eof_ends_sinks, end every sink once drained. */
+void pump_source_eof(struct sc_pump *pump);
+
+/* Adds a sink that takes data (or ends at once, after the EOF). */
+void pump_add_sink(struct sc_pump *pump, struct sc_pump_sink *sink, struct sc_endpoint *ep,
+                   void *owner, bool no_end);
+
+/* Removes a sink (its endpoint has closed). */
+void pump_remove_sink(struct sc_pump_sink *sink);
+
+/* The sink takes no more data; its marks no longer hold the sources back. */
+void pump_sink_stop(struct sc_pump_sink *sink);
+
+/* No more data for this sink: end its output once its queue drains. */
+void pump_sink_end(struct sc_pump_sink *sink);
+
+/* The sink endpoint's on_written and on_ended events, handed on by the owner. */
+void pump_on_written(struct sc_pump_sink *sink, size_t len, int status);
+void pump_on_ended(struct sc_pump_sink *sink, int status);
+
+#endif

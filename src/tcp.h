@@ -1,0 +1,20 @@
+/*
+ * tcp: the TCP stream endpoint that dial and accept make. Until whoever
+ * takes it sets its events and owner, it ignores everything and frees
+ * itself when closed, so a failed attempt or a refused client is just
+ * endpoint_close()d.
+ */
+#ifndef SOCKCAT_TCP_H
+#define SOCKCAT_TCP_H
+
+#include <uv.h>
+
+#include "endpoint.h"
+
+/* An endpoint with an initialised TCP handle; NULL with *err set on failure. */
+struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err);
+
+/* The handle inside, for connect, bind, accept and socket options. */
+uv_tcp_t *tcp_endpoint_handle(struct sc_endpoint *ep);
+
+#endif
