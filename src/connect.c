@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "diag.h"
-#include "net.h"
 
 static void try_next_address(struct sc_connector *c);
 
@@ -13,8 +12,13 @@ static void connector_finish(struct sc_connector *c)
 {
     c->done = true;
     uv_timer_stop(&c->deadline);
+    if (c->lookup) {
+        /* getaddrinfo cannot be stopped: leave it behind, never wait for it. */
+        net_lookup_abandon(c->lookup);
+        c->lookup = NULL;
+    }
     if (c->addresses) {
-        uv_freeaddrinfo(c->addresses);
+        freeaddrinfo(c->addresses);
         c->addresses = NULL;
     }
 }
@@ -22,7 +26,22 @@ static void connector_finish(struct sc_connector *c)
 static void give_up(struct sc_connector *c, int err)
 {
     connector_finish(c);
-    hub_fail(c->hub, err, "connect to %s %u", c->opts->host, c->opts->port);
+    hub_fail(c->hub, err, "connect to %s", c->target);
+}
+
+/* -s/-p could not be bound: the options are at fault, not the target. */
+static void source_failed(struct sc_connector *c, int err)
+{
+    const struct sc_opts *o = c->opts;
+
+    connector_finish(c);
+    if (o->source_addr && o->source_port >= 0)
+        hub_fail(c->hub, err, "bind to source address %s port %d (-s, -p)",
+                 o->source_addr, o->source_port);
+    else if (o->source_addr)
+        hub_fail(c->hub, err, "bind to source address %s (-s)", o->source_addr);
+    else
+        hub_fail(c->hub, err, "bind to source port %d (-p)", o->source_port);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -33,6 +52,12 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->done)
         return;  /* timed out meanwhile: the attempt is already discarded */
     c->attempt = NULL;
+    if (status == UV_EADDRINUSE && c->opts->source_port > 0) {
+        /* libuv reports a -p port in use when connecting, not when binding. */
+        hub_discard_peer(peer);
+        source_failed(c, status);
+        return;
+    }
     if (status < 0) {
         sc_verbose(1, "connect to %s failed: %s", c->attempt_name, sc_strerror(status));
         c->last_error = status;
@@ -46,26 +71,49 @@ static void on_connected(uv_connect_t *req, int status)
     hub_add_peer(c->hub, peer);
 }
 
-/* Binds -s/-p if given; the family of the source must match the target's. */
+/* Binds -s/-p if given; cli has checked that -s parses. 0 or a libuv error. */
 static int bind_source(struct sc_connector *c, struct sc_peer *peer, int family)
 {
     const struct sc_opts *o = c->opts;
     struct sockaddr_storage local;
-    const char *addr = o->source_addr;
+    unsigned port = o->source_port < 0 ? 0 : (unsigned)o->source_port;
     int rc;
 
-    if (!addr && o->source_port < 0)
+    if (!o->source_addr && o->source_port < 0)
         return 0;
-    if (!addr)
-        addr = family == AF_INET6 ? "::" : "0.0.0.0";
-    unsigned port = o->source_port < 0 ? 0 : (unsigned)o->source_port;
-    if (family == AF_INET6)
-        rc = uv_ip6_addr(addr, (int)port, (struct sockaddr_in6 *)&local);
+    if (o->source_addr)
+        rc = net_parse_numeric(o->source_addr, port, &local);
     else
-        rc = uv_ip4_addr(addr, (int)port, (struct sockaddr_in *)&local);
+        rc = net_parse_numeric(family == AF_INET6 ? "::" : "0.0.0.0", port, &local);
     if (rc < 0)
-        return UV_EAFNOSUPPORT;
+        return rc;
     return uv_tcp_bind(&peer->ep.u.tcp, (struct sockaddr *)&local, 0);
+}
+
+/* With -s, only addresses of the source's family can be reached from it. */
+static bool reachable_from_source(struct sc_connector *c, const struct addrinfo *ai)
+{
+    if (!c->opts->source_addr || ai->ai_family == c->opts->source_family)
+        return true;
+    c->skipped_family = ai->ai_family;
+    return false;
+}
+
+/* Every address was of the other family than -s: say so, naming -s. */
+static void family_mismatch(struct sc_connector *c)
+{
+    const struct sc_opts *o = c->opts;
+    char host[NET_HOST_PORT_SIZE];
+
+    connector_finish(c);
+    net_host_port(host, sizeof(host), o->host, o->port);
+    *strrchr(host, ' ') = '\0';  /* the host alone */
+    /* Not a system error: the message is the whole reason. */
+    if (!c->hub->error[0] && !c->hub->finished)
+        snprintf(c->hub->error, sizeof(c->hub->error),
+                 "-s %s: source address is %s but %s is %s", o->source_addr,
+                 net_family_name(o->source_family), host, net_family_name(c->skipped_family));
+    hub_stop(c->hub, SC_EXIT_RUNTIME);
 }
 
 static void try_next_address(struct sc_connector *c)
@@ -76,6 +124,8 @@ static void try_next_address(struct sc_connector *c)
         int rc;
 
         c->next = ai->ai_next;
+        if (!reachable_from_source(c, ai))
+            continue;
         net_set_port(ai->ai_addr, c->opts->port);
         net_format(ai->ai_addr, c->attempt_name, sizeof(c->attempt_name));
         peer = hub_new_peer(c->hub);
@@ -84,10 +134,13 @@ static void try_next_address(struct sc_connector *c)
             return;
         }
         rc = bind_source(c, peer, ai->ai_family);
-        if (rc == 0) {
-            c->request.data = c;
-            rc = uv_tcp_connect(&c->request, &peer->ep.u.tcp, ai->ai_addr, on_connected);
+        if (rc < 0) {
+            hub_discard_peer(peer);
+            source_failed(c, rc);
+            return;
         }
+        c->request.data = c;
+        rc = uv_tcp_connect(&c->request, &peer->ep.u.tcp, ai->ai_addr, on_connected);
         if (rc == 0) {
             c->attempt = peer;
             return;
@@ -96,21 +149,29 @@ static void try_next_address(struct sc_connector *c)
         c->last_error = rc;
         hub_discard_peer(peer);
     }
-    give_up(c, c->last_error ? c->last_error : UV_EAI_NONAME);
+    if (!c->last_error && c->skipped_family)
+        family_mismatch(c);
+    else
+        give_up(c, c->last_error ? c->last_error : UV_EAI_NONAME);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void resolve_failed(struct sc_connector *c, int err)
 {
-    struct sc_connector *c = req->data;
+    char host[NET_HOST_PORT_SIZE];
 
-    c->resolving = false;
-    if (c->done) {
-        uv_freeaddrinfo(res);
-        return;
-    }
+    connector_finish(c);
+    net_host_port(host, sizeof(host), c->opts->host, c->opts->port);
+    *strrchr(host, ' ') = '\0';
+    hub_fail(c->hub, err, "resolve %s", host);
+}
+
+static void on_resolved(void *data, int status, struct addrinfo *res)
+{
+    struct sc_connector *c = data;
+
+    c->lookup = NULL;  /* its callback has come: nothing left to abandon */
     if (status < 0) {
-        connector_finish(c);
-        hub_fail(c->hub, status, "resolve %s", c->opts->host);
+        resolve_failed(c, status);
         return;
     }
     c->addresses = res;
@@ -122,8 +183,6 @@ static void on_deadline(uv_timer_t *timer)
 {
     struct sc_connector *c = timer->data;
 
-    if (c->resolving)
-        uv_cancel((uv_req_t *)&c->resolver);
     if (c->attempt) {
         hub_discard_peer(c->attempt);
         c->attempt = NULL;
@@ -139,6 +198,7 @@ int connector_start(struct sc_connector *c, struct sc_hub *hub)
     memset(c, 0, sizeof(*c));
     c->hub = hub;
     c->opts = o;
+    net_host_port(c->target, sizeof(c->target), o->host, o->port);
     uv_timer_init(hub->loop, &c->deadline);
     c->deadline.data = c;
     if (o->wait_seconds > 0) {
@@ -147,21 +207,17 @@ int connector_start(struct sc_connector *c, struct sc_hub *hub)
         uv_timer_start(&c->deadline, on_deadline, ms > 0 ? ms : 1, 0);
     }
 
-    c->resolver.data = c;
-    rc = net_resolve(hub->loop, &c->resolver, on_resolved, o->host, o->family, o->numeric, false);
+    rc = net_lookup_start(hub->loop, &c->lookup, o->host, o->family, o->numeric, false,
+                          on_resolved, c);
     if (rc < 0) {
-        connector_finish(c);
-        hub_fail(hub, rc, "resolve %s", o->host);
+        resolve_failed(c, rc);
         return rc;
     }
-    c->resolving = true;
     return 0;
 }
 
 void connector_close(struct sc_connector *c)
 {
-    if (c->resolving)
-        uv_cancel((uv_req_t *)&c->resolver);
     if (c->attempt) {
         hub_discard_peer(c->attempt);
         c->attempt = NULL;

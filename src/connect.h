@@ -9,19 +9,21 @@
 #include <uv.h>
 
 #include "hub.h"
+#include "net.h"
 
 struct sc_connector {
     struct sc_hub *hub;
     const struct sc_opts *opts;
-    uv_getaddrinfo_t resolver;
+    struct net_lookup *lookup;  /* while resolving */
     uv_connect_t request;
     uv_timer_t deadline;       /* -w */
     struct addrinfo *addresses;
     struct addrinfo *next;
     struct sc_peer *attempt;   /* the socket being connected */
-    char attempt_name[INET6_ADDRSTRLEN + 8];
+    char attempt_name[NET_NAME_SIZE];
+    char target[NET_HOST_PORT_SIZE];  /* "HOST PORT" as given, for messages */
     int last_error;
-    bool resolving;
+    int skipped_family;        /* an address -s could not reach, or 0 */
     bool done;
 };
 

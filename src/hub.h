@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "endpoint.h"
+#include "net.h"
 
 #define SC_HIGH_WATER (1024 * 1024)
 #define SC_LOW_WATER (256 * 1024)
@@ -36,7 +37,7 @@ struct sc_peer {
     struct sc_stream_endpoint ep;  /* first: the endpoint is the peer */
     struct sc_hub *hub;
     struct sc_peer *prev, *next;
-    char name[INET6_ADDRSTRLEN + 8];  /* "ADDR PORT", for messages */
+    char name[NET_NAME_SIZE];  /* "ADDR PORT", for messages */
     bool added;            /* part of the conversation (not refused) */
     bool read_done;        /* EOF or error from the peer, or never reading */
     bool writes_stopped;   /* no more broadcast goes to it */

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "hub.h"
+#include "net.h"
 
 #define SC_MAX_LISTENERS 8
 
@@ -21,12 +22,11 @@ struct sc_listener;
 struct sc_listen {
     struct sc_hub *hub;
     const struct sc_opts *opts;
-    uv_getaddrinfo_t resolver;
+    struct net_lookup *lookup;  /* while resolving HOST */
     struct sc_listener *servers[SC_MAX_LISTENERS];
     size_t count;
     unsigned bound_port;       /* the port the first listener got */
     size_t client_budget;      /* clients that fit under the descriptor limit */
-    bool resolving;
     bool closed;
     uint64_t last_fd_warning_ns;
 };
