@@ -261,8 +261,8 @@ static bool flush_some(void)
         size_t len = entry_length(sink.start);
         ssize_t n = sink_write(sink.backlog + sink.start + 2 + sink.partial,
                                len - sink.partial);
-        if (n == -EAGAIN)
-            break;
+        if (n == -EAGAIN || n == 0)
+            break;  /* later: when the loop says stderr is writable */
         progress = true;
         /* An error (the reader is gone): nobody can read the entry, skip it. */
         sink.partial = n < 0 ? len : sink.partial + (size_t)n;
