@@ -274,6 +274,7 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 
     hub->counters->received += chunk->len;
     if (hub->out && !hub->out_broken && !hub->out->closing) {
+        sc_diag_stdout_data(chunk->data, chunk->len);  /* a live line sharing the terminal */
         int rc = endpoint_write(hub->out, chunk);
         if (rc < 0 && !hub->out_broken) {
             hub->out_broken = true;
@@ -572,7 +573,7 @@ void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
 
     if (!hub->error[0] && !hub->finished) {
         va_start(ap, fmt);
-        vsnprintf(what, sizeof(what), fmt, ap);
+        sc_vformat_fitting(what, sizeof(what), fmt, ap);  /* keeps a long host's port */
         va_end(ap);
         snprintf(hub->error, sizeof(hub->error), "%s: %s", what, sc_strerror(uverr));
     }

@@ -77,6 +77,7 @@ static void app_on_finished(struct sc_hub *hub)
         listen_close(&app->listener);
     progress_stop(&app->progress);
     app_close_signals(app);
+    sc_diag_detach();
 }
 
 static void app_watch_signals(struct sc_app *app)
@@ -111,6 +112,8 @@ static int app_run(struct sc_app *app)
     int rc;
 
     uv_loop_init(&app->loop);
+    /* From here on a stalled stderr must not stall the loop. */
+    sc_diag_attach(&app->loop);
     app->counters.start_ns = hub_now_ns();
     rc = hub_init(&app->hub, &app->loop, &app->opts, &app->counters);
     app->hub.on_finished = app_on_finished;
@@ -177,6 +180,7 @@ int main(int argc, char **argv)
     if (app.opts.keep_open)
         raise_fd_limit();
     status = app_run(&app);
+    sc_diag_finish();
     chunk_pool_drain();
     cli_free(&app.opts);
     return status;
