@@ -142,12 +142,13 @@ static void announce_ready(struct sc_acceptor *l, unsigned port)
 }
 
 /* Binds and listens on one address; 0 or a libuv error. */
-static int listen_on(struct sc_acceptor *l, struct sockaddr *addr, bool v6only, bool dual_stack)
+static int listen_on(struct sc_acceptor *l, const struct sockaddr *addr, bool v6only,
+                     bool dual_stack)
 {
     struct sc_listener *listener;
     struct sockaddr_storage bound;
     int len = sizeof(bound), rc;
-    char name[SC_NAME_MAX];
+    char name[NET_NAME_SIZE];
 
     if (l->count == SC_MAX_LISTENERS)
         return 0;
@@ -182,28 +183,20 @@ static int listen_on(struct sc_acceptor *l, struct sockaddr *addr, bool v6only, 
     l->servers[l->count++] = listener;
     net_format((struct sockaddr *)&bound, name, sizeof(name));
     sc_verbose(1, "listening on %s", name);
-    /* Later addresses of the same name share the port the first one got. */
-    net_set_port(addr, net_port((struct sockaddr *)&bound));
     return 0;
 }
 
 static void listen_failed(struct sc_acceptor *l, const struct sockaddr *addr, int rc)
 {
-    char name[SC_NAME_MAX];
+    char name[NET_HOST_PORT_SIZE];
 
     if (l->opts->host) {
-        snprintf(name, sizeof(name), "%s %u", l->opts->host, l->opts->port);
+        net_host_port(name, sizeof(name), l->opts->host, l->opts->port);
     } else {
         net_format(addr, name, sizeof(name));
     }
     acceptor_close(l);
     snprintf(l->what, sizeof(l->what), "listen on %s", name);
-    l->on_failed(l, rc, l->what);
-}
-
-static void resolve_failed(struct sc_acceptor *l, int rc)
-{
-    snprintf(l->what, sizeof(l->what), "resolve %s", l->opts->host);
     l->on_failed(l, rc, l->what);
 }
 
@@ -218,52 +211,65 @@ static bool is_ipv6_any(const struct sockaddr *sa)
            IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
-/* True when an earlier result names the same address (it would clash). */
+/*
+ * True when an earlier result names the same address: glibc repeats one
+ * when /etc/hosts lists the name twice (Debian's "::1 localhost" gives
+ * 127.0.0.1 twice under -4), and binding it again would clash.
+ */
 static bool seen_before(const struct addrinfo *first, const struct addrinfo *ai)
 {
     for (const struct addrinfo *p = first; p != ai; p = p->ai_next)
-        if (p->ai_addrlen == ai->ai_addrlen && memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+        if (net_same_address(p->ai_addr, ai->ai_addr))
             return true;
     return false;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void resolve_failed(struct sc_acceptor *l, int err)
 {
-    struct sc_acceptor *l = req->data;
-    int first_error = 0;
-    struct sockaddr *failed = NULL;
-    unsigned port = l->opts->port;
+    char host[NET_HOST_PORT_SIZE];
 
-    l->resolving = false;
-    if (l->closed) {
-        uv_freeaddrinfo(res);
-        return;
-    }
+    net_host_port(host, sizeof(host), l->opts->host, l->opts->port);
+    *strrchr(host, ' ') = '\0';  /* the host alone */
+    snprintf(l->what, sizeof(l->what), "resolve %s", host);
+    l->on_failed(l, err, l->what);
+}
+
+static void on_resolved(void *data, int status, struct addrinfo *res)
+{
+    struct sc_acceptor *l = data;
+    int first_error = 0;
+    struct sockaddr_storage failed;
+
+    l->lookup = NULL;  /* its callback has come: nothing left to abandon */
     if (status < 0) {
         resolve_failed(l, status);
         return;
     }
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        struct sockaddr_storage addr;
+
         if (seen_before(res, ai))
             continue;
-        net_set_port(ai->ai_addr, port);
+        memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+        /* Later addresses of the same name share the port the first one got. */
+        net_set_port((struct sockaddr *)&addr, l->count ? l->bound_port : l->opts->port);
         /* "::" means every address, as no HOST does, unless -6 says otherwise. */
         bool dual = is_ipv6_any(ai->ai_addr) && l->opts->family != AF_INET6;
-        int rc = listen_on(l, ai->ai_addr, ai->ai_family == AF_INET6 && !dual, dual);
-        if (rc == 0) {
-            port = net_port(ai->ai_addr);
-        } else if (!first_error || rc == UV_EADDRINUSE) {
+        int rc = listen_on(l, (struct sockaddr *)&addr, ai->ai_family == AF_INET6 && !dual, dual);
+        if (rc < 0 && (!first_error || rc == UV_EADDRINUSE)) {
             first_error = rc;
-            failed = ai->ai_addr;
+            failed = addr;
         }
     }
+    if (!first_error)
+        memcpy(&failed, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
     /* An address in use is an error even if another address worked. */
     if (l->count == 0 || first_error == UV_EADDRINUSE) {
-        listen_failed(l, failed ? failed : res->ai_addr, first_error ? first_error : UV_EADDRNOTAVAIL);
-        uv_freeaddrinfo(res);
+        listen_failed(l, (struct sockaddr *)&failed,
+                      first_error ? first_error : UV_EADDRNOTAVAIL);
         return;
     }
-    uv_freeaddrinfo(res);
     listen_ready(l);
 }
 
@@ -311,13 +317,10 @@ void acceptor_start(struct sc_acceptor *l, uv_loop_t *loop, const struct sc_opts
         listen_on_wildcard(l);
         return;
     }
-    l->resolver.data = l;
-    rc = net_resolve(loop, &l->resolver, on_resolved, o->host, o->family, o->numeric, true);
-    if (rc < 0) {
+    rc = net_lookup_start(loop, &l->lookup, o->host, o->family, o->numeric, true,
+                          on_resolved, l);
+    if (rc < 0)
         resolve_failed(l, rc);
-        return;
-    }
-    l->resolving = true;
 }
 
 void acceptor_client_gone(struct sc_acceptor *l)
@@ -331,8 +334,11 @@ void acceptor_client_gone(struct sc_acceptor *l)
 
 void acceptor_close(struct sc_acceptor *l)
 {
-    if (l->resolving)
-        uv_cancel((uv_req_t *)&l->resolver);
+    if (l->lookup) {
+        /* getaddrinfo cannot be stopped: leave it behind, never wait for it. */
+        net_lookup_abandon(l->lookup);
+        l->lookup = NULL;
+    }
     l->closed = true;
     for (size_t i = 0; i < l->count; i++)
         uv_close((uv_handle_t *)&l->servers[i]->tcp, on_listener_closed);

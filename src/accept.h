@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "endpoint.h"
+#include "net.h"
 
 #define SC_MAX_LISTENERS 8
 
@@ -35,16 +36,15 @@ struct sc_acceptor {
     sc_accept_cb on_client;
     sc_accept_fail_cb on_failed;
     void *data;
-    uv_getaddrinfo_t resolver;
+    struct net_lookup *lookup;  /* while resolving HOST */
     struct sc_listener *servers[SC_MAX_LISTENERS];
     size_t count;
     unsigned bound_port;       /* the port the first listener got */
     size_t clients;            /* handed out and not yet gone */
     size_t client_budget;      /* clients that fit under the descriptor limit */
-    bool resolving;
     bool closed;
     uint64_t last_fd_warning_ns;
-    char what[SC_NAME_MAX + 32];
+    char what[NET_HOST_PORT_SIZE + 32];
 };
 
 /* Starts listening (maybe after resolving) as `opts` say. */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "diag.h"
+#include "net.h"
 
 /* Which subcommands an option belongs to. */
 enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
@@ -169,12 +170,15 @@ static int parse_wait(const char *text, double *seconds)
     return 0;
 }
 
-static int parse_source(const char *text)
+/* A numeric address, with a zone for link-local IPv6 ("fe80::1%eth0"). */
+static int parse_source(const char *text, int *family)
 {
-    unsigned char scratch[16];
+    struct sockaddr_storage addr;
 
-    if (inet_pton(AF_INET, text, scratch) == 1 || inet_pton(AF_INET6, text, scratch) == 1)
+    if (net_parse_numeric(text, 0, &addr) == 0) {
+        *family = addr.ss_family;
         return 0;
+    }
     sc_usage_error("invalid source address '%s': must be a numeric IPv4 or IPv6 address", text);
     return -1;
 }
@@ -235,17 +239,47 @@ static bool is_negative_number(const char *word)
            strspn(word + 1, "0123456789") == strlen(word + 1);
 }
 
-/* The long option named by a "--name[=value]" word, or NULL. */
-static const struct option_spec *long_spec_named(const char *word, char *name, size_t size)
+/*
+ * The long option a "--name[=value]" word stands for, as getopt_long reads
+ * it: the exact name, or the only option the name abbreviates. NULL when
+ * none is; *matches counts the options it abbreviates.
+ */
+static const struct option_spec *long_spec_named(const char *word, char *name, size_t size,
+                                                 size_t *matches)
 {
+    const struct option_spec *found = NULL;
+    size_t len;
+
     snprintf(name, size, "%s", word);
     char *eq = strchr(name, '=');
     if (eq)
         *eq = '\0';
-    for (size_t i = 0; i < OPTION_COUNT; i++)
-        if (strcmp(name + 2, option_specs[i].name) == 0)
+    len = strlen(name + 2);
+    *matches = 0;
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        if (strcmp(name + 2, option_specs[i].name) == 0) {
+            *matches = 1;
             return &option_specs[i];
-    return NULL;
+        }
+        if (strncmp(name + 2, option_specs[i].name, len) == 0) {
+            found = &option_specs[i];
+            (*matches)++;
+        }
+    }
+    return *matches == 1 ? found : NULL;
+}
+
+/* "option '--s' is ambiguous; possibilities: --send-only --slow-client ..." */
+static void complain_ambiguous(const char *name)
+{
+    char list[512] = "";
+    size_t used = 0, len = strlen(name + 2);
+
+    for (size_t i = 0; i < OPTION_COUNT && used < sizeof(list); i++)
+        if (strncmp(name + 2, option_specs[i].name, len) == 0)
+            used += (size_t)snprintf(list + used, sizeof(list) - used, " --%s",
+                                     option_specs[i].name);
+    sc_usage_error("option '%s' is ambiguous; possibilities:%s", name, list);
 }
 
 /*
@@ -265,14 +299,17 @@ static void complain_about_option(const char *last, const char *current, int fai
         }
     }
     if (last && strncmp(last, "--", 2) == 0) {
-        const struct option_spec *match = long_spec_named(last, name, sizeof(name));
+        size_t matches;
+        const struct option_spec *match = long_spec_named(last, name, sizeof(name), &matches);
         if (failed_option == 0 || (match && match->id == failed_option)) {
-            if (!match)
+            if (matches > 1)
+                complain_ambiguous(name);
+            else if (!match)
                 sc_usage_error("unknown option: %s", name);
             else if (match->has_arg)
-                sc_usage_error("option %s: missing argument", name);
+                sc_usage_error("option --%s: missing argument", match->name);
             else
-                sc_usage_error("option %s: takes no argument", name);
+                sc_usage_error("option --%s: takes no argument", match->name);
             return;
         }
     }
@@ -320,7 +357,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case 'w': return parse_wait(arg, &o->wait_seconds);
     case 's':
         o->source_addr = arg;
-        return parse_source(arg);
+        return parse_source(arg, &o->source_family);
     case 'p':
         if (port_or_complain(arg, &port) < 0)
             return -1;
@@ -373,7 +410,27 @@ static int check_combinations(const struct sc_opts *o, const unsigned char *seen
         sc_usage_error("conflicting options: --send-only and --recv-only");
         return -1;
     }
+    if (o->source_addr && o->family != AF_UNSPEC && o->family != o->source_family) {
+        sc_usage_error("conflicting options: %s and -s %s (an %s address)",
+                       o->family == AF_INET ? "-4" : "-6", o->source_addr,
+                       net_family_name(o->source_family));
+        return -1;
+    }
     return 0;
+}
+
+/* -s of one family cannot reach a numeric HOST of the other. */
+static int check_source_reaches_host(const struct sc_opts *o)
+{
+    struct sockaddr_storage target;
+
+    if (!o->source_addr || !o->host || net_parse_numeric(o->host, 0, &target) < 0 ||
+        target.ss_family == o->source_family)
+        return 0;
+    sc_usage_error("-s %s: source address is %s but %s is %s", o->source_addr,
+                   net_family_name(o->source_family), o->host,
+                   net_family_name(target.ss_family));
+    return -1;
 }
 
 static int parse_command(const char *word, struct sc_opts *o)
@@ -473,7 +530,8 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
     }
     if (parse_command(optind < argc ? argv[optind] : NULL, o) < 0 ||
         check_combinations(o, seen) < 0 ||
-        parse_operands(argv + optind + 1, argc - optind - 1, o) < 0)
+        parse_operands(argv + optind + 1, argc - optind - 1, o) < 0 ||
+        check_source_reaches_host(o) < 0)
         return SC_EXIT_USAGE;
     return CLI_RUN;
 }

@@ -33,6 +33,7 @@ struct sc_opts {
     bool progress;
     double wait_seconds;      /* connect timeout; 0 means none */
     const char *source_addr;  /* connect: local address, or NULL */
+    int source_family;        /* AF_INET or AF_INET6 with source_addr */
     int source_port;          /* connect: local port, or -1 */
     unsigned max_conns;       /* 0: unlimited */
     struct sc_acl acl;

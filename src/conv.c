@@ -96,10 +96,19 @@ void conv_fail(struct sc_conv *conv, int uverr, const char *fmt, ...)
 
     if (!conv->error[0] && !conv->finished) {
         va_start(ap, fmt);
-        vsnprintf(what, sizeof(what), fmt, ap);
+        sc_vformat_fitting(what, sizeof(what), fmt, ap);  /* keeps a long host's port */
         va_end(ap);
         snprintf(conv->error, sizeof(conv->error), "%s: %s", what, sc_strerror(uverr));
         conv->reason = uverr == UV_ETIMEDOUT ? SC_END_TIMEOUT : SC_END_ERROR;
+    }
+    conv_stop(conv, SC_EXIT_RUNTIME);
+}
+
+void conv_fail_text(struct sc_conv *conv, const char *text)
+{
+    if (!conv->error[0] && !conv->finished) {
+        snprintf(conv->error, sizeof(conv->error), "%s", text);
+        conv->reason = SC_END_ERROR;
     }
     conv_stop(conv, SC_EXIT_RUNTIME);
 }

@@ -57,6 +57,9 @@ void conv_stop(struct sc_conv *conv, int code);
 void conv_fail(struct sc_conv *conv, int uverr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Like conv_fail(), when the text is the whole reason (no system error). */
+void conv_fail_text(struct sc_conv *conv, const char *text);
+
 /* What the hub tells the conversation; the rules live here. */
 void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err);
 void conv_peer_write_failed(struct sc_conv *conv, struct sc_peer *peer, int err);

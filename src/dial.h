@@ -12,13 +12,15 @@
 
 #include "cli.h"
 #include "endpoint.h"
+#include "net.h"
 
 struct sc_dialer;
 
 /*
  * Called once. Connected: `ep` (now the callee's: set its events, close it
  * when done) and its printable `name`, err 0. Failed: ep NULL, err the
- * libuv error and `what` the failed step ("connect to HOST PORT").
+ * libuv error and `what` the failed step ("connect to HOST PORT"), or
+ * err 0 and `what` the whole message (a mismatch of -s and HOST).
  */
 typedef void (*sc_dial_cb)(struct sc_dialer *d, struct sc_endpoint *ep, const char *name,
                            int err, const char *what);
@@ -28,16 +30,17 @@ struct sc_dialer {
     const struct sc_opts *opts;
     sc_dial_cb on_done;
     void *data;
-    uv_getaddrinfo_t resolver;
+    struct net_lookup *lookup;  /* while resolving */
     uv_connect_t request;
     uv_timer_t deadline;       /* -w */
     struct addrinfo *addresses;
     struct addrinfo *next;
     struct sc_endpoint *attempt;   /* the socket being connected */
     char attempt_name[SC_NAME_MAX];
-    char what[SC_NAME_MAX + 32];
+    char target[NET_HOST_PORT_SIZE];  /* "HOST PORT" as given, for messages */
+    char what[NET_HOST_PORT_SIZE + 128];  /* the step that failed */
     int last_error;
-    bool resolving;
+    int skipped_family;        /* an address -s could not reach, or 0 */
     bool done;
 };
 

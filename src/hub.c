@@ -217,8 +217,11 @@ void hub_close_peer(struct sc_peer *peer)
 static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     struct sc_peer *peer = ep->owner;
+    struct sc_hub *hub = peer->hub;
 
-    pump_push(&peer->hub->to_stdout, chunk);
+    if (hub->out && !hub->out_broken && !hub->out->closing)
+        sc_diag_stdout_data(chunk->data, chunk->len);  /* a live line sharing the terminal */
+    pump_push(&hub->to_stdout, chunk);
     chunk_unref(chunk);
 }
 

@@ -64,6 +64,7 @@ static void app_on_finished(struct sc_conv *conv)
     app->session.mode->close(&app->session);
     progress_stop(&app->session.progress);
     app_close_signals(app);
+    sc_diag_detach();
 }
 
 static void app_watch_signals(struct sc_app *app)
@@ -99,6 +100,8 @@ static int app_run(struct sc_app *app)
     int rc;
 
     uv_loop_init(&s->loop);
+    /* From here on a stalled stderr must not stall the loop. */
+    sc_diag_attach(&s->loop);
     s->counters.start_ns = sc_now_ns();
     s->mode = mode_for(&s->opts);
     rc = conv_open(&s->conv, &s->loop, &s->opts, &s->counters);
@@ -154,6 +157,7 @@ int main(int argc, char **argv)
     if (app.session.opts.keep_open)
         raise_fd_limit();
     status = app_run(&app);
+    sc_diag_finish();
     chunk_pool_drain();
     cli_free(&app.session.opts);
     return status;

@@ -15,6 +15,10 @@ static void on_dialed(struct sc_dialer *d, struct sc_endpoint *ep, const char *n
 {
     struct sc_session *s = d->data;
 
+    if (!ep && err == 0) {
+        conv_fail_text(&s->conv, what);
+        return;
+    }
     if (!ep) {
         conv_fail(&s->conv, err, "%s", what);
         return;

@@ -30,10 +30,15 @@ void stats_print_summary(const struct sc_counters *c, const char *suffix)
 
 void stats_print_json(const struct sc_counters *c)
 {
-    fprintf(stderr, "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu}\n",
-            (unsigned long long)c->sent, (unsigned long long)c->received,
-            elapsed_seconds(c), (unsigned long long)c->connections);
-    fflush(stderr);
+    char line[256];
+    int len;
+
+    len = snprintf(line, sizeof(line),
+                   "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu}\n",
+                   (unsigned long long)c->sent, (unsigned long long)c->received,
+                   elapsed_seconds(c), (unsigned long long)c->connections);
+    if (len > 0 && (size_t)len < sizeof(line))
+        sc_diag_raw(line, (size_t)len);
 }
 
 static void progress_draw(struct sc_progress *p)
@@ -45,6 +50,9 @@ static void progress_draw(struct sc_progress *p)
     double interval = (double)(now - p->last_ns) / 1e9;
     char sent[32], received[32], current[32], average[32];
 
+    /* A terminal that takes nothing (scroll lock): no redraws piling up. */
+    if (sc_diag_backed_up())
+        return;
     if (interval > 0) {
         double instant = (double)(total - p->last_total) / interval;
         /* Smooth over about a second so the figure is readable. */
@@ -56,18 +64,25 @@ static void progress_draw(struct sc_progress *p)
     sc_format_bytes(received, sizeof(received), (double)c->received);
     sc_format_bytes(current, sizeof(current), p->rate);
     sc_format_bytes(average, sizeof(average), seconds > 0 ? (double)total / seconds : 0);
+    /* \r and erase-line redraw in place; one write keeps it whole. */
+    static const char erase[] = "\r\033[K";
     char line[256];
-    snprintf(line, sizeof(line), "sockcat: sent %s, received %s, %s/s now, %s/s avg, %.1f s",
-             sent, received, current, average, seconds);
+    int len = snprintf(line, sizeof(line),
+                       "%ssockcat: sent %s, received %s, %s/s now, %s/s avg, %.1f s",
+                       erase, sent, received, current, average, seconds);
+    size_t shown = len < 0 ? 0 : (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1;
     /* A line wider than the terminal wraps, and \r would then redraw only
      * its last row: cut it to fit. */
     struct winsize size;
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1 &&
-        (size_t)size.ws_col - 1 < strlen(line))
-        line[size.ws_col - 1] = '\0';
-    /* \r and erase-line redraw in place; one write keeps it whole. */
-    fprintf(stderr, "\r\033[K%s", line);
-    fflush(stderr);
+    size_t text_max;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 1) {
+        text_max = sizeof(erase) - 1 + size.ws_col - 1;
+        if (shown > text_max)
+            shown = text_max;
+    }
+    /* Received text that stopped mid-line stays: draw below it. */
+    sc_diag_fresh_line();
+    sc_diag_raw(line, shown);
     p->drawn = true;
 }
 
@@ -101,10 +116,11 @@ void progress_start(struct sc_progress *p, uv_loop_t *loop, const struct sc_coun
 
 void progress_clear(struct sc_progress *p)
 {
+    static const char erase[] = "\r\033[K";
+
     if (p->active && p->drawn) {
-        fputs("\r\033[K", stderr);
-        fflush(stderr);
         p->drawn = false;
+        sc_diag_raw(erase, sizeof(erase) - 1);
     }
 }
 
