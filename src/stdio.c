@@ -44,28 +44,47 @@ static void point_at_null(int fd, bool input)
     }
 }
 
-/* A private file description of the same pipe, or -1. */
+/* True when `fd` is a FIFO reader that can see no writer now. */
+static bool writers_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
+/*
+ * A private file description of the same pipe, or -1. It is opened with the
+ * access mode of `fd`, so that `0<>fifo` keeps the FIFO's only writer (and
+ * `1<>fifo` its only reader) open while sockcat reads (writes) it.
+ */
 static int reopen_pipe(int fd, bool input)
 {
     char path[32];
     struct stat before, after;
+    int mode = fcntl(fd, F_GETFL);
     int newfd;
 
-    /*
-     * A FIFO whose writers are all gone: a description opened now would
-     * never be told so (Linux reports the hang-up only to readers that saw
-     * a writer), so keep the one we have.
-     */
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    if (input && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+    if (mode < 0)
         return -1;
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     /* O_NONBLOCK also keeps open() of a FIFO from waiting for a partner. */
-    newfd = open(path, (input ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+    newfd = open(path, (mode & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
     if (newfd < 0)
         return -1;
     if (fstat(fd, &before) < 0 || fstat(newfd, &after) < 0 ||
         before.st_dev != after.st_dev || before.st_ino != after.st_ino) {
+        close(newfd);
+        return -1;
+    }
+    /*
+     * Linux tells a FIFO reader that all writers left only if a writer was
+     * there when it opened, or came later. So ask the old description now,
+     * after the open: no writer at this moment, keep the old one, which did
+     * see them; otherwise a writer was there at some moment after the open,
+     * and the new description will see it leave. (Asking before the open
+     * would miss a writer leaving between the two.)
+     */
+    if (input && writers_gone(fd)) {
         close(newfd);
         return -1;
     }
@@ -192,19 +211,19 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
 }
 
 /*
- * True unless a read of `fd` always returns at once: regular files,
- * directories (the read fails) and the memory devices /dev/null, /dev/zero,
- * /dev/full, /dev/random and /dev/urandom.
+ * True unless a read or write of `fd` always returns at once: regular files,
+ * directories (a read fails) and the memory devices /dev/null, /dev/zero,
+ * /dev/full, /dev/random and /dev/urandom. Anything else (a datagram socket
+ * nobody reads, /dev/kmsg, a printer) could block a thread-pool request for
+ * ever, and neither it nor sockcat could then be stopped.
  */
-static bool read_may_block(int fd)
+static bool may_block(const struct stat *st)
 {
-    struct stat st;
-
-    if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
         return false;
-    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1)
+    if (!S_ISCHR(st->st_mode) || major(st->st_rdev) != 1)
         return true;
-    switch (minor(st.st_rdev)) {
+    switch (minor(st->st_rdev)) {
     case 3: case 5: case 7: case 8: case 9:
         return false;
     default:
@@ -212,12 +231,37 @@ static bool read_may_block(int fd)
     }
 }
 
+/* The file endpoint, for what uv_fs requests can always finish on. */
+static struct sc_endpoint *open_file(uv_loop_t *loop, int fd, bool input,
+                                     const struct sc_endpoint_events *events, void *owner,
+                                     int *err)
+{
+    struct sc_endpoint *ep;
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    /* Fail now rather than at the first client. */
+    if (input && S_ISDIR(st.st_mode)) {
+        *err = UV_EISDIR;
+        return NULL;
+    }
+    if (may_block(&st)) {
+        *err = UV_ENOTSUP;
+        return NULL;
+    }
+    ep = file_endpoint_new(loop, fd, events, owner);
+    if (!ep)
+        *err = UV_ENOMEM;
+    return ep;
+}
+
 struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
                                const struct sc_endpoint_events *events, void *owner,
                                int *err)
 {
-    struct sc_endpoint *ep;
-
     *err = 0;
     switch (uv_guess_handle(fd)) {
     case UV_TTY:
@@ -227,16 +271,7 @@ struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
     case UV_TCP:
         return open_stream(loop, fd, input, true, events, owner, err);
     default:
-        /* Read in the thread pool, a read that blocks (a datagram socket,
-         * /dev/kmsg) could never be stopped, and neither could sockcat. */
-        if (input && read_may_block(fd)) {
-            *err = UV_ENOTSUP;
-            return NULL;
-        }
-        ep = file_endpoint_new(loop, fd, events, owner);
-        if (!ep)
-            *err = UV_ENOMEM;
-        return ep;
+        return open_file(loop, fd, input, events, owner, err);
     }
 }
 
