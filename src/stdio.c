@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@ struct saved_flags {
     ino_t ino;
     int flags;
     int users;
+    int fds[2];  /* sockcat's descriptors of it (-1: none), for signals */
 };
 
 static struct saved_flags saved[2];
@@ -109,7 +111,7 @@ static int save_flags(int fd)
     }
     if (free_slot < 0)
         return -1;
-    saved[free_slot] = (struct saved_flags){ st.st_dev, st.st_ino, fcntl(fd, F_GETFL), 1 };
+    saved[free_slot] = (struct saved_flags){ st.st_dev, st.st_ino, fcntl(fd, F_GETFL), 1, { -1, -1 } };
     return free_slot;
 }
 
@@ -119,11 +121,13 @@ static void stdio_before_close(struct sc_stream_endpoint *sep)
     int slot = sep->hygiene_slot;
     uv_os_fd_t fd;
 
-    if (slot < 0)
+    if (slot < 0 || uv_fileno(&sep->u.handle, &fd) < 0)
         return;
     sep->hygiene_slot = -1;
-    if (--saved[slot].users == 0 && saved[slot].flags >= 0 &&
-        uv_fileno(&sep->u.handle, &fd) == 0)
+    for (int j = 0; j < 2; j++)
+        if (saved[slot].fds[j] == fd)
+            saved[slot].fds[j] = -1;
+    if (--saved[slot].users == 0 && saved[slot].flags >= 0)
         fcntl(fd, F_SETFL, saved[slot].flags);
 }
 
@@ -160,15 +164,65 @@ static bool is_socket(int fd)
     return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool is_tcp,
+/* A socket: driven by its own endpoint, which leaves the shared flags alone. */
+static struct sc_endpoint *open_socket(uv_loop_t *loop, int fd, bool input,
+                                       const struct sc_endpoint_events *events, void *owner,
+                                       int *err)
+{
+    struct sc_endpoint *ep = socket_endpoint_new(loop, fd, events, owner, err);
+
+    if (ep)
+        point_at_null(fd, input);
+    return ep;
+}
+
+/*
+ * A signal that ends sockcat by its default action (nothing else watches
+ * these) would leave a shared pipe non-blocking: put the flags back first,
+ * then let the signal do what it would have done.
+ */
+static void restore_then_default(int signum)
+{
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (saved[i].users > 0 && saved[i].fds[j] >= 0)
+                fcntl(saved[i].fds[j], F_SETFL, saved[i].flags);
+    signal(signum, SIG_DFL);
+    raise(signum);
+}
+
+static void restore_flags_on_fatal_signals(void)
+{
+    static const int fatal[] = { SIGHUP, SIGQUIT, SIGUSR2, SIGALRM };
+    static bool installed;
+    struct sigaction sa = { .sa_handler = restore_then_default };
+    struct sigaction old;
+
+    if (installed)
+        return;
+    installed = true;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+            sigaction(fatal[i], &sa, NULL);
+}
+
+/*
+ * A pipe or FIFO: a private description of it when /proc allows (see
+ * reopen_pipe), otherwise a duplicate whose shared flags are saved and put
+ * back when sockcat lets go of it or a signal ends it.
+ */
+static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input,
                                        const struct sc_endpoint_events *events, void *owner,
                                        int *err)
 {
     struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
     int slot = -1;
-    int newfd = is_tcp ? -1 : reopen_pipe(fd, input);
+    int newfd = reopen_pipe(fd, input);
 
     if (!sep) {
+        if (newfd >= 0)
+            close(newfd);
         *err = UV_ENOMEM;
         return NULL;
     }
@@ -182,10 +236,14 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
             free(sep);
             return NULL;
         }
+        if (slot >= 0) {
+            saved[slot].fds[input ? 0 : 1] = newfd;
+            restore_flags_on_fatal_signals();
+        }
     }
-    *err = is_tcp ? uv_tcp_init(loop, &sep->u.tcp) : uv_pipe_init(loop, &sep->u.pipe, 0);
+    *err = uv_pipe_init(loop, &sep->u.pipe, 0);
     if (*err == 0) {
-        *err = is_tcp ? uv_tcp_open(&sep->u.tcp, newfd) : uv_pipe_open(&sep->u.pipe, newfd);
+        *err = uv_pipe_open(&sep->u.pipe, newfd);
         if (*err < 0) {
             /* The loop knows the handle now: free it from its close callback. */
             sep->u.handle.data = sep;
@@ -203,8 +261,7 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
         return NULL;
     }
     point_at_null(fd, input);
-    stream_endpoint_setup(sep, is_socket(newfd) ? SC_END_SHUTDOWN : SC_END_CLOSE,
-                          events, owner);
+    stream_endpoint_setup(sep, SC_END_CLOSE, events, owner);
     sep->hygiene_slot = slot;
     sep->before_close = stdio_before_close;
     return &sep->base;
@@ -267,9 +324,10 @@ struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
     case UV_TTY:
         return open_tty(loop, fd, input, events, owner, err);
     case UV_NAMED_PIPE:
-        return open_stream(loop, fd, input, false, events, owner, err);
     case UV_TCP:
-        return open_stream(loop, fd, input, true, events, owner, err);
+        if (is_socket(fd))
+            return open_socket(loop, fd, input, events, owner, err);
+        return open_stream(loop, fd, input, events, owner, err);
     default:
         return open_file(loop, fd, input, events, owner, err);
     }

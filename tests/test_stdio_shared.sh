@@ -154,6 +154,104 @@ testStdinFifoWriterLeavingEarlyLoop() {
     assertEquals "runs that did not end with status 0" 0 "$bad"
 }
 
+# -- shared sockets never turn O_NONBLOCK ---------------------------------------
+
+# socket_flags_run SIGNAL: sockcat with stdin and stdout on sockets shared
+# with this python process (sharing the descriptions, as a sibling would),
+# connected to a peer; prints the flags seen during the run and after
+# SIGNAL ended it, and sockcat's status.
+socket_flags_run() {
+    python3 - "$SOCKCAT" "$1" <<'EOF2'
+import fcntl, os, signal, socket, subprocess, sys, time
+def nb(s):
+    return "nonblock" if fcntl.fcntl(s.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK else "block"
+sig = getattr(signal, sys.argv[2])
+srv = socket.create_server(("127.0.0.1", 0))
+ia, ib = socket.socketpair()
+oa, ob = socket.socketpair()
+p = subprocess.Popen([sys.argv[1], "connect", "127.0.0.1", str(srv.getsockname()[1])],
+                     stdin=ia.fileno(), stdout=oa.fileno())
+c, _ = srv.accept()
+c.sendall(b"hello\n")
+ob.settimeout(10)
+got = ob.recv(100)
+during = nb(ia) + "/" + nb(oa)
+p.send_signal(sig)
+try:
+    rc = p.wait(10)
+except subprocess.TimeoutExpired:
+    p.kill(); rc = "hung"
+print(got == b"hello\n", during, nb(ia) + "/" + nb(oa), rc)
+EOF2
+}
+
+testSharedSocketsStayBlockingWhateverEndsSockcat() {
+    local sig got
+    for sig in SIGTERM SIGINT SIGHUP SIGQUIT SIGUSR2 SIGALRM; do
+        got=$(socket_flags_run "$sig" 2>/dev/null)
+        # Status: 128+N when sockcat handles the signal, -N when it dies of it.
+        assertContains "$sig: data, flags during, flags after" "$got" \
+            "True block/block block/block"
+    done
+}
+
+testSharedSocketStdoutSlowReaderGetsAll() {
+    # The peer sends 4 MiB at once; stdout's reader takes it slowly, so
+    # sends find the socket full many times. All arrives, then EOF.
+    tc_peer_listen --send "$DATA" || { fail "peer"; return; }
+    local got
+    got=$(python3 - "$SOCKCAT" "$TC_PEER_PORT" <<'EOF2'
+import hashlib, socket, subprocess, sys, time
+a, b = socket.socketpair()
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+p = subprocess.Popen([sys.argv[1], "connect", "127.0.0.1", sys.argv[2]],
+                     stdin=subprocess.DEVNULL, stdout=a.fileno())
+a.close()
+h, n = hashlib.sha256(), 0
+b.settimeout(20)
+while True:
+    d = b.recv(7000)
+    if not d:
+        break
+    h.update(d); n += len(d)
+    if n < 256 * 1024:
+        time.sleep(0.002)
+print(n, h.hexdigest(), p.wait(20))
+EOF2
+)
+    assertEquals "bytes, sha256, exit status" \
+        "$(stat -c %s "$DATA") $(th_sum "$DATA") 0" "$got"
+}
+
+testUnreopenablePipeRestoredOnSignal() {
+    if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
+        startSkipping
+        echo "needs root and unshare -m: skipped" >&2
+        return
+    fi
+    tc_peer_listen --no-read || { fail "peer"; return; }
+    # Without /proc the pipe cannot be reopened: sockcat shares the
+    # description and must put its flags back when SIGHUP ends it.
+    {
+        tc_hold gate.in
+    } | unshare -m bash -c '
+        umount -l /proc || exit 3
+        "$0" -v connect 127.0.0.1 "$1" <&0 >/dev/null 2>err &
+        pid=$!
+        for i in $(seq 1 400); do
+            grep -q connected err 2>/dev/null && break
+            sleep 0.025
+        done
+        kill -HUP $pid
+        { wait $pid; } 2>/dev/null
+        echo $? >rc
+        python3 -c "import fcntl, os; print(\"nonblock\" if fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NONBLOCK else \"block\")" >flag
+        touch gate.in
+    ' "$SOCKCAT" "$TC_PEER_PORT"
+    assertEquals "status (killed by SIGHUP)" 129 "$(cat rc)"
+    assertEquals "the shared stdin pipe after SIGHUP" block "$(cat flag)"
+}
+
 # -- refused at start ----------------------------------------------------------
 
 testStdoutDatagramSocketRefused() {
