@@ -124,4 +124,14 @@ struct sc_endpoint *file_endpoint_new(uv_loop_t *loop, uv_file fd,
                                       const struct sc_endpoint_events *events,
                                       void *owner);
 
+/*
+ * socket_endpoint_new()
+ * An endpoint for a stream socket shared with others: it works on its own
+ * duplicate of `fd` (the caller keeps `fd`) and never changes the flags of
+ * the file description. Returns NULL with *err set on failure.
+ */
+struct sc_endpoint *socket_endpoint_new(uv_loop_t *loop, int fd,
+                                        const struct sc_endpoint_events *events,
+                                        void *owner, int *err);
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@ struct saved_flags {
     ino_t ino;
     int flags;
     int users;
+    int fds[2];  /* sockcat's descriptors of it (-1: none), for signals */
 };
 
 static struct saved_flags saved[2];
@@ -44,28 +46,47 @@ static void point_at_null(int fd, bool input)
     }
 }
 
-/* A private file description of the same pipe, or -1. */
+/* True when `fd` is a FIFO reader that can see no writer now. */
+static bool writers_gone(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
+/*
+ * A private file description of the same pipe, or -1. It is opened with the
+ * access mode of `fd`, so that `0<>fifo` keeps the FIFO's only writer (and
+ * `1<>fifo` its only reader) open while sockcat reads (writes) it.
+ */
 static int reopen_pipe(int fd, bool input)
 {
     char path[32];
     struct stat before, after;
+    int mode = fcntl(fd, F_GETFL);
     int newfd;
 
-    /*
-     * A FIFO whose writers are all gone: a description opened now would
-     * never be told so (Linux reports the hang-up only to readers that saw
-     * a writer), so keep the one we have.
-     */
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    if (input && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+    if (mode < 0)
         return -1;
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     /* O_NONBLOCK also keeps open() of a FIFO from waiting for a partner. */
-    newfd = open(path, (input ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+    newfd = open(path, (mode & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
     if (newfd < 0)
         return -1;
     if (fstat(fd, &before) < 0 || fstat(newfd, &after) < 0 ||
         before.st_dev != after.st_dev || before.st_ino != after.st_ino) {
+        close(newfd);
+        return -1;
+    }
+    /*
+     * Linux tells a FIFO reader that all writers left only if a writer was
+     * there when it opened, or came later. So ask the old description now,
+     * after the open: no writer at this moment, keep the old one, which did
+     * see them; otherwise a writer was there at some moment after the open,
+     * and the new description will see it leave. (Asking before the open
+     * would miss a writer leaving between the two.)
+     */
+    if (input && writers_gone(fd)) {
         close(newfd);
         return -1;
     }
@@ -90,7 +111,7 @@ static int save_flags(int fd)
     }
     if (free_slot < 0)
         return -1;
-    saved[free_slot] = (struct saved_flags){ st.st_dev, st.st_ino, fcntl(fd, F_GETFL), 1 };
+    saved[free_slot] = (struct saved_flags){ st.st_dev, st.st_ino, fcntl(fd, F_GETFL), 1, { -1, -1 } };
     return free_slot;
 }
 
@@ -100,11 +121,13 @@ static void stdio_before_close(struct sc_stream_endpoint *sep)
     int slot = sep->hygiene_slot;
     uv_os_fd_t fd;
 
-    if (slot < 0)
+    if (slot < 0 || uv_fileno(&sep->u.handle, &fd) < 0)
         return;
     sep->hygiene_slot = -1;
-    if (--saved[slot].users == 0 && saved[slot].flags >= 0 &&
-        uv_fileno(&sep->u.handle, &fd) == 0)
+    for (int j = 0; j < 2; j++)
+        if (saved[slot].fds[j] == fd)
+            saved[slot].fds[j] = -1;
+    if (--saved[slot].users == 0 && saved[slot].flags >= 0)
         fcntl(fd, F_SETFL, saved[slot].flags);
 }
 
@@ -141,15 +164,65 @@ static bool is_socket(int fd)
     return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool is_tcp,
+/* A socket: driven by its own endpoint, which leaves the shared flags alone. */
+static struct sc_endpoint *open_socket(uv_loop_t *loop, int fd, bool input,
+                                       const struct sc_endpoint_events *events, void *owner,
+                                       int *err)
+{
+    struct sc_endpoint *ep = socket_endpoint_new(loop, fd, events, owner, err);
+
+    if (ep)
+        point_at_null(fd, input);
+    return ep;
+}
+
+/*
+ * A signal that ends sockcat by its default action (nothing else watches
+ * these) would leave a shared pipe non-blocking: put the flags back first,
+ * then let the signal do what it would have done.
+ */
+static void restore_then_default(int signum)
+{
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (saved[i].users > 0 && saved[i].fds[j] >= 0)
+                fcntl(saved[i].fds[j], F_SETFL, saved[i].flags);
+    signal(signum, SIG_DFL);
+    raise(signum);
+}
+
+static void restore_flags_on_fatal_signals(void)
+{
+    static const int fatal[] = { SIGHUP, SIGQUIT, SIGUSR2, SIGALRM };
+    static bool installed;
+    struct sigaction sa = { .sa_handler = restore_then_default };
+    struct sigaction old;
+
+    if (installed)
+        return;
+    installed = true;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+            sigaction(fatal[i], &sa, NULL);
+}
+
+/*
+ * A pipe or FIFO: a private description of it when /proc allows (see
+ * reopen_pipe), otherwise a duplicate whose shared flags are saved and put
+ * back when sockcat lets go of it or a signal ends it.
+ */
+static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input,
                                        const struct sc_endpoint_events *events, void *owner,
                                        int *err)
 {
     struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
     int slot = -1;
-    int newfd = is_tcp ? -1 : reopen_pipe(fd, input);
+    int newfd = reopen_pipe(fd, input);
 
     if (!sep) {
+        if (newfd >= 0)
+            close(newfd);
         *err = UV_ENOMEM;
         return NULL;
     }
@@ -163,10 +236,14 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
             free(sep);
             return NULL;
         }
+        if (slot >= 0) {
+            saved[slot].fds[input ? 0 : 1] = newfd;
+            restore_flags_on_fatal_signals();
+        }
     }
-    *err = is_tcp ? uv_tcp_init(loop, &sep->u.tcp) : uv_pipe_init(loop, &sep->u.pipe, 0);
+    *err = uv_pipe_init(loop, &sep->u.pipe, 0);
     if (*err == 0) {
-        *err = is_tcp ? uv_tcp_open(&sep->u.tcp, newfd) : uv_pipe_open(&sep->u.pipe, newfd);
+        *err = uv_pipe_open(&sep->u.pipe, newfd);
         if (*err < 0) {
             /* The loop knows the handle now: free it from its close callback. */
             sep->u.handle.data = sep;
@@ -184,27 +261,26 @@ static struct sc_endpoint *open_stream(uv_loop_t *loop, int fd, bool input, bool
         return NULL;
     }
     point_at_null(fd, input);
-    stream_endpoint_setup(sep, is_socket(newfd) ? SC_END_SHUTDOWN : SC_END_CLOSE,
-                          events, owner);
+    stream_endpoint_setup(sep, SC_END_CLOSE, events, owner);
     sep->hygiene_slot = slot;
     sep->before_close = stdio_before_close;
     return &sep->base;
 }
 
 /*
- * True unless a read of `fd` always returns at once: regular files,
- * directories (the read fails) and the memory devices /dev/null, /dev/zero,
- * /dev/full, /dev/random and /dev/urandom.
+ * True unless a read or write of `fd` always returns at once: regular files,
+ * directories (a read fails) and the memory devices /dev/null, /dev/zero,
+ * /dev/full, /dev/random and /dev/urandom. Anything else (a datagram socket
+ * nobody reads, /dev/kmsg, a printer) could block a thread-pool request for
+ * ever, and neither it nor sockcat could then be stopped.
  */
-static bool read_may_block(int fd)
+static bool may_block(const struct stat *st)
 {
-    struct stat st;
-
-    if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
         return false;
-    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1)
+    if (!S_ISCHR(st->st_mode) || major(st->st_rdev) != 1)
         return true;
-    switch (minor(st.st_rdev)) {
+    switch (minor(st->st_rdev)) {
     case 3: case 5: case 7: case 8: case 9:
         return false;
     default:
@@ -212,31 +288,48 @@ static bool read_may_block(int fd)
     }
 }
 
+/* The file endpoint, for what uv_fs requests can always finish on. */
+static struct sc_endpoint *open_file(uv_loop_t *loop, int fd, bool input,
+                                     const struct sc_endpoint_events *events, void *owner,
+                                     int *err)
+{
+    struct sc_endpoint *ep;
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    /* Fail now rather than at the first client. */
+    if (input && S_ISDIR(st.st_mode)) {
+        *err = UV_EISDIR;
+        return NULL;
+    }
+    if (may_block(&st)) {
+        *err = UV_ENOTSUP;
+        return NULL;
+    }
+    ep = file_endpoint_new(loop, fd, events, owner);
+    if (!ep)
+        *err = UV_ENOMEM;
+    return ep;
+}
+
 struct sc_endpoint *stdio_open(uv_loop_t *loop, int fd, bool input,
                                const struct sc_endpoint_events *events, void *owner,
                                int *err)
 {
-    struct sc_endpoint *ep;
-
     *err = 0;
     switch (uv_guess_handle(fd)) {
     case UV_TTY:
         return open_tty(loop, fd, input, events, owner, err);
     case UV_NAMED_PIPE:
-        return open_stream(loop, fd, input, false, events, owner, err);
     case UV_TCP:
-        return open_stream(loop, fd, input, true, events, owner, err);
+        if (is_socket(fd))
+            return open_socket(loop, fd, input, events, owner, err);
+        return open_stream(loop, fd, input, events, owner, err);
     default:
-        /* Read in the thread pool, a read that blocks (a datagram socket,
-         * /dev/kmsg) could never be stopped, and neither could sockcat. */
-        if (input && read_may_block(fd)) {
-            *err = UV_ENOTSUP;
-            return NULL;
-        }
-        ep = file_endpoint_new(loop, fd, events, owner);
-        if (!ep)
-            *err = UV_ENOMEM;
-        return ep;
+        return open_file(loop, fd, input, events, owner, err);
     }
 }
 

@@ -4,11 +4,17 @@
  *
  * - terminal: uv_tty, which reopens the device so the shell's file
  *   description never turns non-blocking; the mode is reset at exit;
- * - pipe: reopened through /proc/self/fd for a private file description
- *   (the shell and sibling processes sharing the pipe never see O_NONBLOCK);
- * - socket, or a pipe that cannot be reopened: a duplicate whose shared
- *   flags are saved and put back before sockcat lets go of it;
- * - regular file, character device, anything else: uv_fs requests.
+ * - stream socket (TCP, Unix): the shared socket endpoint, which never
+ *   changes the description's flags (recv/send with MSG_DONTWAIT);
+ * - pipe or FIFO: reopened through /proc/self/fd, with the access mode it
+ *   was given, for a private file description (the shell and sibling
+ *   processes sharing the pipe never see O_NONBLOCK);
+ * - a pipe that cannot be reopened: a duplicate whose shared flags are
+ *   saved and put back before sockcat lets go of it, or when SIGHUP,
+ *   SIGQUIT, SIGUSR2 or SIGALRM ends it;
+ * - regular file, /dev/null and the like: uv_fs requests. Kinds a
+ *   thread-pool request could block on for ever (datagram sockets, most
+ *   devices) are refused, and so is a directory as stdin.
  * A stream's original descriptor is pointed at /dev/null, so closing the
  * stream really closes it: the reader of stdout then sees EOF at once.
  */

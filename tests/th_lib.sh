@@ -5,6 +5,11 @@
 
 : "${SOCKCAT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/sockcat}"
 : "${TH_TIMEOUT:=20}"
+# The peers are the Debian packages tests/setup-debian.sh installs: put them
+# ahead of per-user shims (a pyenv python3 shim takes about a second to start,
+# longer than some of the bounds below).
+PATH=/usr/bin:/bin:$PATH
+export PATH
 export SOCKCAT
 
 # th_sanitized: true when the binary under test was built with sanitizers
