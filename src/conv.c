@@ -7,7 +7,12 @@
 #include "diag.h"
 #include "stdio.h"
 
-/* How long a stop waits for a stuck stdout before giving up on it. */
+/*
+ * How long a stop on a signal waits for a stuck stdout before giving up on
+ * it. No other ending gives up: an error, a reset, the peer closing or the
+ * terminal stop write out all that was received, however slow the reader
+ * of stdout (a person can still press Ctrl-C, twice to stop at once).
+ */
 #define FLUSH_LIMIT_MS 3000
 
 static bool keep_open(const struct sc_conv *conv)
@@ -32,6 +37,9 @@ static void conv_finish(struct sc_conv *conv)
     uv_close((uv_handle_t *)&conv->flush_timer, NULL);
     if (conv->error[0])
         sc_note("%s", conv->error);
+    if (conv->abandoned > 0)
+        sc_note("stopped on signal %d: %llu B received were not written to stdout",
+                conv->stop_signal, (unsigned long long)conv->abandoned);
     hub_close_all(&conv->hub);
     if (conv->on_finished)
         conv->on_finished(conv);
@@ -60,32 +68,47 @@ void conv_check(struct sc_conv *conv)
         conv_finish(conv);
 }
 
+/* A stop on a signal ends now, whatever stdout has not taken yet. */
+static void conv_give_up_stdout(struct sc_conv *conv)
+{
+    const struct sc_hub *hub = &conv->hub;
+
+    if (hub->out && !hub->out_broken && !hub->out->closing)
+        conv->abandoned = endpoint_unwritten(hub->out);
+    if (conv->abandoned > 0)
+        conv->exit_code = SC_EXIT_SIGNAL_BASE + conv->stop_signal;
+    conv_finish(conv);
+}
+
 static void conv_on_flush_timeout(uv_timer_t *timer)
 {
-    struct sc_conv *conv = timer->data;
-
-    sc_verbose(1, "stdout is not draining; giving up on it");
-    conv_finish(conv);
+    conv_give_up_stdout(timer->data);
 }
 
 void conv_stop(struct sc_conv *conv, int code)
 {
     if (conv->finished)
         return;
-    if (conv->stopping) {
-        /* A second request (another Ctrl-C): no more waiting. */
-        conv_finish(conv);
-        return;
+    if (code > SC_EXIT_SIGNAL_BASE) {
+        if (conv->stop_signal) {
+            /* A second signal (another Ctrl-C): no more waiting. */
+            conv_give_up_stdout(conv);
+            return;
+        }
+        conv->stop_signal = code - SC_EXIT_SIGNAL_BASE;
+        uv_timer_start(&conv->flush_timer, conv_on_flush_timeout, FLUSH_LIMIT_MS, 0);
     }
-    conv->stopping = true;
-    if (conv->exit_code == 0)
+    if (conv->exit_code == 0) {
         conv->exit_code = code;
-    if (code >= SC_EXIT_SIGNAL_BASE)
-        conv->reason = SC_END_SIGNAL;
+        if (code > SC_EXIT_SIGNAL_BASE)
+            conv->reason = SC_END_SIGNAL;
+    }
+    if (conv->stopping)
+        return;  /* already writing out stdout */
+    conv->stopping = true;
     if (conv->on_stopping)
         conv->on_stopping(conv);
     hub_stop_reading(&conv->hub);
-    uv_timer_start(&conv->flush_timer, conv_on_flush_timeout, FLUSH_LIMIT_MS, 0);
     conv_check(conv);
 }
 
@@ -111,6 +134,26 @@ void conv_fail_text(struct sc_conv *conv, const char *text)
         conv->reason = SC_END_ERROR;
     }
     conv_stop(conv, SC_EXIT_RUNTIME);
+}
+
+/*
+ * One-shot: stdin could not all be written to the peer. A peer that closed
+ * (EPIPE: its FIN came first, then a reset for our bytes) gets a message
+ * that says what that means and how much went out; a reset keeps its own.
+ */
+static void conv_fail_peer_write(struct sc_conv *conv, struct sc_peer *peer)
+{
+    int err = peer->write_error;
+    char sent[32], line[512];
+
+    if (err != UV_EPIPE && err != UV_ENOTCONN) {
+        conv_fail(conv, err, "write to %s", peer->name);
+        return;
+    }
+    sc_format_bytes(sent, sizeof(sent), (double)peer->ep->bytes_written);
+    snprintf(line, sizeof(line), "write to %s: peer closed before all of stdin was sent (%s sent)",
+             peer->name, sent);
+    conv_fail_text(conv, line);
 }
 
 void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err)
@@ -140,7 +183,7 @@ void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err)
         return;
     }
     if (peer->write_error) {
-        conv_fail(conv, peer->write_error, "write to %s", peer->name);
+        conv_fail_peer_write(conv, peer);
         return;
     }
     if (stdin_is_terminal(conv) && !conv->hub.to_peers.eof) {
@@ -164,21 +207,48 @@ void conv_peer_write_failed(struct sc_conv *conv, struct sc_peer *peer, int err)
         return;
     }
     /*
-     * One-shot: a peer that sent its EOF and then closed for good makes
-     * the write fail quietly, and the kernel says EPIPE for exactly that
-     * (a reset after the peer's FIN), whether or not we have read the
-     * FIN yet. Anything else is a reset mid-conversation: an error,
-     * reported once the read side has ended (its read may fail too).
+     * One-shot: the peer closed for good before taking all of stdin.
+     * The kernel says EPIPE when its FIN came first (a port probe, a
+     * server that answers and closes without reading), ECONNRESET for
+     * a reset mid-conversation. Either way stdin was not delivered
+     * whole: no success. It is reported once the read side has ended,
+     * so that the peer's answer is written out in full first (its read
+     * may fail too). From a terminal nothing is queued (a person is
+     * typing): the peer closing is how such a conversation ends.
      */
-    if (err != UV_EPIPE) {
+    if (err != UV_EPIPE || !stdin_is_terminal(conv)) {
         peer->write_error = err;
         if (peer->read_done) {
-            conv_fail(conv, err, "write to %s", peer->name);
+            conv_fail_peer_write(conv, peer);
             return;
         }
     }
     hub_peer_check_done(peer);
     hub_update_stdin(&conv->hub);
+}
+
+/* The peer's output ended (status of its end), or drained under --no-shutdown. */
+void conv_peer_write_ended(struct sc_conv *conv, struct sc_peer *peer, int status)
+{
+    if (status < 0 && status != UV_ECANCELED) {
+        sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
+        /*
+         * One-shot: a half-close fails only on a connection the peer reset,
+         * which threw away what it had not read of stdin (if stdin had
+         * anything).
+         */
+        if (!keep_open(conv) && !stdin_is_terminal(conv) && !peer->write_error &&
+            peer->ep->bytes_written > 0) {
+            peer->write_error = status;
+            if (peer->read_done) {
+                peer->write_done = true;
+                conv_fail_peer_write(conv, peer);
+                return;
+            }
+        }
+    }
+    peer->write_done = true;
+    hub_peer_check_done(peer);
 }
 
 /* Called with the peer out of the hub but its endpoint not yet freed. */

@@ -3,7 +3,8 @@
  * peers on the hub, and holds the one rule for when sockcat is done and
  * with which exit status: one-shot ends when its peer is gone and stdout
  * has had everything; keep-open runs until a signal or an error; a stop
- * flushes stdout (bounded) before everything closes.
+ * writes out all that stdout holds before everything closes, and only a
+ * stop on a signal gives up on a stdout that does not drain.
  */
 #ifndef SOCKCAT_CONV_H
 #define SOCKCAT_CONV_H
@@ -25,8 +26,10 @@ struct sc_conv {
     bool stopping;            /* flushing stdout before finishing */
     bool finished;
     int exit_code;
+    int stop_signal;          /* the signal that asked to stop, or 0 */
+    uint64_t abandoned;       /* received bytes a signal stop did not write */
     char error[512];          /* printed once stdout is flushed */
-    uv_timer_t flush_timer;   /* bounds the flush when stopping */
+    uv_timer_t flush_timer;   /* bounds the flush of a stop on a signal */
     /* Called once when stopping begins: stop feeding the conversation. */
     void (*on_stopping)(struct sc_conv *conv);
     /* Called once when the conversation is over: close what it does not own. */
@@ -48,8 +51,12 @@ void conv_add_peer(struct sc_conv *conv, struct sc_endpoint *ep, const char *nam
 
 /*
  * conv_stop()
- * Ends the conversation: stops reading, flushes stdout (bounded), closes
- * everything. `code` becomes the exit status unless one is set already.
+ * Ends the conversation: stops reading, writes out to stdout all that was
+ * received, however slowly its reader takes it, then closes everything.
+ * `code` becomes the exit status unless one is set already.
+ * A `code` of 128+N is a stop on signal N: only such a stop gives up on a
+ * stdout that is not drained within a few seconds (or at once, on a second
+ * signal), and then says how many received bytes it dropped (exit 128+N).
  */
 void conv_stop(struct sc_conv *conv, int code);
 
@@ -63,6 +70,7 @@ void conv_fail_text(struct sc_conv *conv, const char *text);
 /* What the hub tells the conversation; the rules live here. */
 void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err);
 void conv_peer_write_failed(struct sc_conv *conv, struct sc_peer *peer, int err);
+void conv_peer_write_ended(struct sc_conv *conv, struct sc_peer *peer, int status);
 void conv_peer_closed(struct sc_conv *conv, struct sc_peer *peer);
 
 /* Is sockcat done? Finishes the conversation when it is. */

@@ -12,6 +12,7 @@ struct sc_counters {
     uint64_t sent;          /* bytes written to peers */
     uint64_t received;      /* bytes read from peers */
     uint64_t connections;   /* peers that took part */
+    uint64_t disconnected;  /* slow clients disconnected (--slow-client disconnect) */
     uint64_t start_ns;
 };
 

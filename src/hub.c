@@ -300,10 +300,7 @@ static void peer_sink_on_ended(struct sc_pump_sink *sink, int status)
 {
     struct sc_peer *peer = sink->owner;
 
-    if (status < 0 && status != UV_ECANCELED)
-        sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
-    peer->write_done = true;
-    hub_peer_check_done(peer);
+    conv_peer_write_ended(peer->hub->conv, peer, status);
 }
 
 static void peer_sink_on_failed(struct sc_pump_sink *sink, int err, bool queued)
@@ -319,12 +316,19 @@ static void peer_sink_on_failed(struct sc_pump_sink *sink, int err, bool queued)
     conv_peer_write_failed(peer->hub->conv, peer, err);
 }
 
+/*
+ * --slow-client disconnect: the connection ends with a reset, not a clean
+ * end, so that the client cannot take its truncated copy of the broadcast
+ * for all of it.
+ */
 static void peer_sink_on_slow(struct sc_pump_sink *sink)
 {
     struct sc_peer *peer = sink->owner;
 
     sc_verbose(1, "disconnected slow client %s", peer->name);
-    hub_close_peer(peer);
+    peer->hub->counters->disconnected++;
+    endpoint_close_reset(peer->ep);
+    hub_update_stdin(peer->hub);
 }
 
 static const struct sc_pump_events to_peers_events = {

@@ -2,6 +2,8 @@
 
 #include <assert.h>
 
+#include "chunk.h"
+
 void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner)
 {
     *pump = (struct sc_pump){ .events = events, .owner = owner, .slow = SC_SLOW_BLOCK };
@@ -57,10 +59,34 @@ static struct sc_chunk *pump_transform(struct sc_pump *pump, struct sc_chunk *ch
     return chunk;
 }
 
-/* A sink above its mark, under a policy that does not hold the sources back. */
-static bool pump_skip_slow(struct sc_pump *pump, struct sc_pump_sink *sink, size_t len)
+/* Brings count_out up to what the sink's endpoint has written: whole chunks,
+ * and the part of one that a failure or a close cut short. */
+static void sink_count_out(struct sc_pump_sink *sink)
 {
-    if (!sink->over_high_water || pump->slow == SC_SLOW_BLOCK)
+    uint64_t written = sink->ep->bytes_written;
+
+    assert(written >= sink->counted);
+    if (sink->pump->count_out)
+        *sink->pump->count_out += written - sink->counted;
+    sink->counted = written;
+}
+
+/* Over the memory budget a policy that does not wait has to act (SC_SLOW_SINK_BUDGET). */
+static bool pump_over_budget(const struct sc_pump *pump)
+{
+    return pump->slow != SC_SLOW_BLOCK && chunk_live_bytes() > SC_SLOW_SINK_BUDGET;
+}
+
+/*
+ * A sink above its mark, or behind at all while over the memory budget,
+ * under a policy that does not hold the sources back.
+ */
+static bool pump_skip_slow(struct sc_pump *pump, struct sc_pump_sink *sink, size_t len,
+                           bool over_budget)
+{
+    bool slow = sink->over_high_water || (over_budget && sink->ep->queued > 0);
+
+    if (!slow || pump->slow == SC_SLOW_BLOCK)
         return false;
     if (pump->slow == SC_SLOW_DROP) {
         sink->dropped += len;
@@ -85,9 +111,25 @@ static void sink_fail(struct sc_pump_sink *sink, int err, bool queued)
     sink->pump->events->on_sink_failed(sink, err, queued);
 }
 
+/*
+ * The drop policy over the budget: the chunk goes to the sink only as far as
+ * its output takes it now, nothing stays queued. 0 or a libuv error.
+ */
+static int sink_write_unqueued(struct sc_pump_sink *sink, struct sc_chunk *chunk)
+{
+    int n = endpoint_write_now(sink->ep, chunk);
+
+    if (n < 0)
+        return n;
+    sink->dropped += chunk->len - (size_t)n;
+    sink_count_out(sink);
+    return 0;
+}
+
 void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
 {
     bool was_flowing = pump_flowing(pump);
+    bool over_budget = pump_over_budget(pump);
     struct sc_pump_sink *next;
 
     if (pump->count_in)
@@ -95,9 +137,11 @@ void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
     chunk = pump_transform(pump, chunk);
     for (struct sc_pump_sink *sink = pump->sinks; sink; sink = next) {
         next = sink->next;
-        if (!sink->taking || sink->ep->closing || pump_skip_slow(pump, sink, chunk->len))
+        if (!sink->taking || sink->ep->closing ||
+            pump_skip_slow(pump, sink, chunk->len, over_budget))
             continue;
-        int rc = endpoint_write(sink->ep, chunk);
+        int rc = over_budget && pump->slow == SC_SLOW_DROP ? sink_write_unqueued(sink, chunk)
+                                                            : endpoint_write(sink->ep, chunk);
         if (rc < 0) {
             sink_fail(sink, rc, false);
             continue;
@@ -137,6 +181,7 @@ void pump_remove_sink(struct sc_pump_sink *sink)
 {
     struct sc_pump *pump = sink->pump;
 
+    sink_count_out(sink);  /* a close may have cut a chunk short */
     pump_sink_stop(sink);
     if (sink->prev)
         sink->prev->next = sink->next;
@@ -189,12 +234,12 @@ void pump_on_written(struct sc_pump_sink *sink, size_t len, int status)
     assert(pump && ep->queued_chunks >= (ep->queued > 0));
     if (status == UV_ECANCELED)
         return;
+    (void)len;  /* counted from the endpoint's bytes_written instead */
+    sink_count_out(sink);
     if (status < 0) {
         sink_fail(sink, status, true);
         return;
     }
-    if (pump->count_out)
-        *pump->count_out += len;
     if (sink->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
         bool was_flowing = pump_flowing(pump);
         sink_set_over(sink, false);

@@ -14,7 +14,8 @@
  * - pump_source_eof(): the source has ended, so every sink ends once its
  *   queue has drained (endpoint_end(): shutdown for a socket, close for a
  *   pipe), or with no_end (--no-shutdown) is done once drained;
- * - bytes are counted as they come in or go out.
+ * - bytes are counted as they come in, and as the sinks' endpoints report
+ *   them written (a chunk that a close cut short counts for what went out).
  *
  * The owner of the endpoints receives their events and hands the pump its
  * part: pump_on_written() for a sink's writes, pump_on_ended() for its end.
@@ -33,6 +34,25 @@
 
 #define SC_HIGH_WATER (1024 * 1024)
 #define SC_LOW_WATER (256 * 1024)
+
+/*
+ * The memory that slow sinks can pin in total under the drop and disconnect
+ * policies (keep-open --slow-client). The broadcast shares each chunk among
+ * all sinks by reference, so sinks that keep up cost no memory of their
+ * own. A sink that stops reading keeps the chunks queued for it alive, up
+ * to its high-water mark, and sinks that stopped at different moments keep
+ * different chunks alive: a thousand of them could pin a thousand windows.
+ * So the chunk memory in use, each chunk counted once (chunk_live_bytes()),
+ * has one budget for the whole process. Beyond it a sink that is behind at
+ * all (anything still queued) counts as slow: `drop` skips the chunk for it
+ * and `disconnect` disconnects it (which frees its queue). With `drop`, a
+ * sink whose queue is empty gets only what its output takes at once, and
+ * the rest of that chunk is dropped for it, so that no sink that may never
+ * read pins a new chunk. Peak memory is then about the budget plus one
+ * round of reads, however many sinks are stuck. `block` needs no budget:
+ * the sources wait, and every sink queues the same chunks.
+ */
+#define SC_SLOW_SINK_BUDGET (32 * 1024 * 1024)
 
 /* Why a pump, or a whole conversation, ended. */
 enum sc_end_reason {
@@ -57,6 +77,7 @@ struct sc_pump_sink {
     bool done_when_drained;
     bool done;              /* ended, drained under no_end, or failed */
     uint64_t dropped;       /* bytes it missed under the drop policy */
+    uint64_t counted;       /* of ep->bytes_written, what count_out has */
 };
 
 struct sc_pump_events {
@@ -67,7 +88,8 @@ struct sc_pump_events {
     /* A write to a sink failed (never UV_ECANCELED); it takes no more data.
      * `queued`: the write was accepted and failed later (not refused at once). */
     void (*on_sink_failed)(struct sc_pump_sink *sink, int err, bool queued);
-    /* A sink fell behind under the disconnect policy; it takes no more data. */
+    /* A sink fell behind under the disconnect policy (its mark, or the
+     * memory budget); it takes no more data. */
     void (*on_sink_slow)(struct sc_pump_sink *sink);
 };
 
@@ -83,7 +105,7 @@ struct sc_pump {
     size_t taking;              /* sinks that take data */
     size_t over;                /* of those, how many are above the mark */
     uint64_t *count_in;         /* bytes pushed, or NULL */
-    uint64_t *count_out;        /* bytes written to sinks, or NULL */
+    uint64_t *count_out;        /* bytes the sinks' endpoints wrote, or NULL */
 };
 
 void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner);
