@@ -9,11 +9,12 @@
 #   util-linux    unshare, nsenter, script, findmnt
 #   procps        ps, pgrep    bsdextrautils  col (man page checks)
 #   openssl       TLS peers    iptables       dropping packets in a namespace
+#   strace        holding a process at one system call (a FIFO race test)
 set -e
 packages="build-essential cmake pkg-config libuv1-dev shunit2 socat ncat
 netcat-openbsd curl python3 bash-completion zsh fish mandoc tmux procps
 dpkg-dev file man-db bsdextrautils iproute2 util-linux coreutils openssl
-iptables $*"
+iptables strace $*"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
