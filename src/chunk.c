@@ -13,6 +13,19 @@
 static struct sc_chunk *pool[POOL_KEEP];
 static size_t pool_count;
 
+/* Memory of the chunks in use (allocated, not back in the pool). */
+static size_t live_bytes;
+
+static size_t footprint(const struct sc_chunk *c)
+{
+    return sizeof(*c) + c->cap;
+}
+
+size_t chunk_live_bytes(void)
+{
+    return live_bytes;
+}
+
 static struct sc_chunk *chunk_alloc(size_t cap)
 {
     struct sc_chunk *c = malloc(sizeof(*c) + cap);
@@ -21,6 +34,7 @@ static struct sc_chunk *chunk_alloc(size_t cap)
         c->refs = 1;
         c->len = 0;
         c->cap = cap;
+        live_bytes += footprint(c);
     }
     return c;
 }
@@ -31,6 +45,7 @@ struct sc_chunk *chunk_take_block(void)
         struct sc_chunk *c = pool[--pool_count];
         c->refs = 1;
         c->len = 0;
+        live_bytes += footprint(c);
         return c;
     }
     return chunk_alloc(SC_BLOCK_SIZE);
@@ -65,6 +80,7 @@ void chunk_unref(struct sc_chunk *chunk)
 {
     if (--chunk->refs > 0)
         return;
+    live_bytes -= footprint(chunk);
     if (chunk->cap == SC_BLOCK_SIZE && pool_count < POOL_KEEP)
         pool[pool_count++] = chunk;
     else

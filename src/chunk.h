@@ -38,6 +38,12 @@ void chunk_ref(struct sc_chunk *chunk);
 /* Drops a reference; the last one returns the chunk to the pool or frees it. */
 void chunk_unref(struct sc_chunk *chunk);
 
+/*
+ * The memory held by chunks in use, each counted once however many sinks
+ * share it (blocks waiting in the pool for reuse are not counted).
+ */
+size_t chunk_live_bytes(void);
+
 /* Frees the blocks kept for reuse (at exit, so leak checkers stay quiet). */
 void chunk_pool_drain(void);
 

@@ -99,6 +99,11 @@ static void stream_on_closed(uv_handle_t *handle)
 {
     struct sc_stream_endpoint *sep = handle->data;
 
+    /* Every write has had its callback now: what is left of written_at_close
+     * went out as part of a chunk the close cut short. */
+    sep->base.bytes_written += sep->written_at_close;
+    sep->written_at_close = 0;
+
     if (sep->close_ends) {
         /* SC_END_CLOSE: closing was how this output ended. */
         sep->base.ended = true;
@@ -159,10 +164,13 @@ static void stream_on_written(uv_write_t *req, int status)
     struct sc_endpoint *ep = &sep->base;
     size_t len = wr->chunk->len;
 
+    if (status == 0) {
+        ep->bytes_written += len;
+        if (ep->closing)  /* it was counted in written_at_close too */
+            sep->written_at_close -= len < sep->written_at_close ? len : sep->written_at_close;
+    }
     ep->queued -= len;
     ep->queued_chunks--;
-    if (status == 0)
-        ep->bytes_written += len;
     chunk_unref(wr->chunk);
     free(wr);
     if (ep->closing)
@@ -212,15 +220,43 @@ static void stream_end(struct sc_endpoint *ep)
         stream_finish_end(sep);
 }
 
+/*
+ * What the kernel has taken of the writes whose callbacks have not run yet,
+ * just before a close cancels them. libuv keeps a request's unwritten rest
+ * in its queue size until that request's callback, and ours counts every
+ * such request whole, so the difference is the part that went out: whole
+ * requests that completed (their callbacks still come, with status 0) and
+ * the head request that was cut short. Only the latter is new information;
+ * stream_on_written takes the former back out. A request that fails
+ * outside a close is counted as not written: its callback comes after libuv
+ * has already forgotten how far it got.
+ */
+static size_t stream_written_unreported(struct sc_stream_endpoint *sep)
+{
+    size_t pending = uv_stream_get_write_queue_size(&sep->u.stream);
+
+    return sep->base.queued > pending ? sep->base.queued - pending : 0;
+}
+
 static void stream_close(struct sc_endpoint *ep)
 {
     struct sc_stream_endpoint *sep = stream_of(ep);
 
     if (ep->closing)
         return;
+    if (!uv_is_closing(&sep->u.handle))
+        sep->written_at_close = stream_written_unreported(sep);
     ep->closing = true;
     stream_read_stop(ep);
     stream_close_handle(sep);
+}
+
+/* Bytes handed to write() that the kernel has not taken yet. */
+static size_t stream_unwritten(const struct sc_endpoint *ep)
+{
+    const struct sc_stream_endpoint *sep = (const struct sc_stream_endpoint *)ep;
+
+    return uv_stream_get_write_queue_size(&sep->u.stream);
 }
 
 static const struct sc_endpoint_ops stream_ops = {
@@ -229,7 +265,39 @@ static const struct sc_endpoint_ops stream_ops = {
     .write = stream_write,
     .end = stream_end,
     .close = stream_close,
+    .unwritten = stream_unwritten,
 };
+
+int stream_endpoint_write_now(struct sc_stream_endpoint *sep, const struct sc_chunk *chunk)
+{
+    struct sc_endpoint *ep = &sep->base;
+    uv_buf_t buf = uv_buf_init((char *)chunk->data, (unsigned)chunk->len);
+    int n;
+
+    if (ep->closing || ep->ending)
+        return UV_EPIPE;
+    if (ep->queued > 0)
+        return 0;  /* bytes may not overtake the ones already queued */
+    n = uv_try_write(&sep->u.stream, &buf, 1);
+    if (n == UV_EAGAIN)
+        return 0;
+    if (n > 0)
+        ep->bytes_written += (uint64_t)n;
+    return n;
+}
+
+void stream_endpoint_close_reset(struct sc_stream_endpoint *sep)
+{
+    struct linger now = { .l_onoff = 1, .l_linger = 0 };
+    uv_os_fd_t fd;
+
+    /* uv_tcp_close_reset() refuses a handle that is shutting down; the
+     * option itself works in every state. */
+    if (sep->u.handle.type == UV_TCP && !sep->base.closing &&
+        uv_fileno(&sep->u.handle, &fd) == 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+    stream_close(&sep->base);
+}
 
 void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,
                            const struct sc_endpoint_events *events, void *owner)
@@ -240,4 +308,5 @@ void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style sty
     sep->close_ends = false;
     sep->before_close = NULL;
     sep->hygiene_slot = -1;
+    sep->written_at_close = 0;
 }

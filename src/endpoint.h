@@ -44,6 +44,9 @@ struct sc_endpoint_ops {
     void (*end)(struct sc_endpoint *ep);
     /* Releases everything; queued writes are abandoned. */
     void (*close)(struct sc_endpoint *ep);
+    /* Bytes accepted by write() not yet taken by the kernel (a queued chunk
+     * may be partly written). NULL: `queued` is exact. */
+    size_t (*unwritten)(const struct sc_endpoint *ep);
 };
 
 /* How an output ends once everything queued is written. */
@@ -60,7 +63,7 @@ struct sc_endpoint {
     size_t queued;            /* bytes accepted by write() not yet written */
     size_t queued_chunks;     /* how many chunks those bytes are in */
     uint64_t bytes_read;
-    uint64_t bytes_written;
+    uint64_t bytes_written;   /* taken by the kernel, a partly written chunk included */
     bool reading;
     bool ending;              /* end() was called */
     bool ended;
@@ -87,6 +90,12 @@ static inline int endpoint_write(struct sc_endpoint *ep, struct sc_chunk *c) { r
 static inline void endpoint_end(struct sc_endpoint *ep) { ep->ops->end(ep); }
 static inline void endpoint_close(struct sc_endpoint *ep) { ep->ops->close(ep); }
 
+/* Bytes accepted by write() that were not written yet: what a close now would lose. */
+static inline size_t endpoint_unwritten(const struct sc_endpoint *ep)
+{
+    return ep->ops->unwritten ? ep->ops->unwritten(ep) : ep->queued;
+}
+
 /* A libuv stream. `before_close` runs just before the handle is closed. */
 struct sc_stream_endpoint {
     struct sc_endpoint base;
@@ -102,11 +111,28 @@ struct sc_stream_endpoint {
     bool close_ends;   /* the handle is closing because the output ended */
     void (*before_close)(struct sc_stream_endpoint *sep);
     int hygiene_slot;  /* stdio bookkeeping, -1 when unused */
+    size_t written_at_close;  /* written, not yet in bytes_written, when close() came */
 };
 
 /* Makes an endpoint of an initialised stream handle in `sep->u`. */
 void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,
                            const struct sc_endpoint_events *events, void *owner);
+
+/*
+ * stream_endpoint_write_now()
+ * Writes what the kernel takes of `chunk` at once and queues nothing, so the
+ * chunk is not held afterwards. Only with an empty queue (bytes must not
+ * overtake queued ones; then it writes nothing). Returns the bytes written
+ * (0 when the socket is full) or a libuv error.
+ */
+int stream_endpoint_write_now(struct sc_stream_endpoint *sep, const struct sc_chunk *chunk);
+
+/*
+ * stream_endpoint_close_reset()
+ * Closes like close(), but a TCP connection ends with a reset (SO_LINGER 0)
+ * instead of a FIN, so the peer cannot mistake the end for a clean one.
+ */
+void stream_endpoint_close_reset(struct sc_stream_endpoint *sep);
 
 /* A file or character device read and written with uv_fs requests. */
 struct sc_file_endpoint;

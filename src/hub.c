@@ -7,13 +7,40 @@
 #include "diag.h"
 #include "stdio.h"
 
-/* How long a stop waits for a stuck stdout before giving up on it. */
+/*
+ * How long a stop on a signal waits for a stuck stdout before giving up on
+ * it. No other ending gives up: an error, a reset, the peer closing or the
+ * terminal stop write out all that was received, however slow the reader
+ * of stdout (a person can still press Ctrl-C, twice to stop at once).
+ */
 #define FLUSH_LIMIT_MS 3000
+
+/*
+ * The memory that slow clients can pin in total (--slow-client drop or
+ * disconnect). The broadcast shares each chunk among all clients by
+ * reference, so clients that keep up cost no memory of their own. A client
+ * that stops reading keeps the chunks queued for it alive, up to its
+ * high-water mark, and clients that stopped at different moments keep
+ * different chunks alive: a thousand of them could pin a thousand windows.
+ * So the chunk memory in use, each chunk counted once (chunk_live_bytes()),
+ * has one budget for the whole process. Beyond it a client that is behind
+ * at all (anything still queued) counts as slow: `drop` skips the chunk for
+ * it and `disconnect` disconnects it (which frees its queue). With `drop`,
+ * a client whose queue is empty gets only what its socket takes at once,
+ * and the rest of that chunk is dropped for it, so that no client that may
+ * never read pins a new chunk. Peak memory is then about the budget plus
+ * one round of reads, however many clients are stuck. `block` needs no
+ * budget: stdin waits, and every client queues the same chunks.
+ */
+#define SLOW_CLIENT_BUDGET (32 * 1024 * 1024)
 
 static void hub_check_finished(struct sc_hub *hub);
 static void hub_update_stdin(struct sc_hub *hub);
 static void peer_update_read(struct sc_peer *peer);
 static void peer_close(struct sc_peer *peer);
+static void peer_disconnect_slow(struct sc_peer *peer);
+static void hub_fail_line(struct sc_hub *hub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 uint64_t hub_now_ns(void)
 {
@@ -23,6 +50,22 @@ uint64_t hub_now_ns(void)
 static bool keep_open(const struct sc_hub *hub)
 {
     return hub->opts->keep_open;
+}
+
+/* A person typing: nothing is queued, so stdin has nothing to deliver whole. */
+static bool stdin_is_tty(const struct sc_hub *hub)
+{
+    return hub->in && hub->in->is_tty;
+}
+
+/* Brings counters->sent up to what the peer's endpoint has written: whole
+ * chunks, and the part of one that a failure or a close cut short. */
+static void peer_count_sent(struct sc_peer *peer)
+{
+    uint64_t written = peer->ep.base.bytes_written;
+
+    peer->hub->counters->sent += written - peer->sent_counted;
+    peer->sent_counted = written;
 }
 
 /* ---- stdin: the fan-out source ---- */
@@ -66,25 +109,41 @@ static void peer_end_writes(struct sc_peer *peer)
     }
 }
 
+/*
+ * --slow-client drop, over the budget: the chunk goes to the peer only as
+ * far as its socket takes it now; nothing stays queued. 0 or a libuv error.
+ */
+static int peer_write_unqueued(struct sc_peer *peer, struct sc_chunk *chunk)
+{
+    int n = stream_endpoint_write_now(&peer->ep, chunk);
+
+    if (n < 0)
+        return n;
+    peer->dropped += chunk->len - (size_t)n;
+    peer_count_sent(peer);
+    return 0;
+}
+
 static void broadcast(struct sc_hub *hub, struct sc_chunk *chunk)
 {
     enum sc_slow_policy policy = keep_open(hub) ? hub->opts->slow_client : SC_SLOW_BLOCK;
+    bool over_budget = policy != SC_SLOW_BLOCK && chunk_live_bytes() > SLOW_CLIENT_BUDGET;
 
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next) {
         struct sc_endpoint *ep = &peer->ep.base;
         if (peer->writes_stopped)
             continue;
-        if (peer->over_high_water && policy == SC_SLOW_DROP) {
+        bool slow = peer->over_high_water || (over_budget && ep->queued > 0);
+        if (slow && policy == SC_SLOW_DROP) {
             peer->dropped += chunk->len;
             continue;
         }
-        if (peer->over_high_water && policy == SC_SLOW_DISCONNECT) {
-            sc_verbose(1, "disconnected slow client %s", peer->name);
-            peer_stop_writes(peer);
-            peer_close(peer);
+        if (slow && policy == SC_SLOW_DISCONNECT) {
+            peer_disconnect_slow(peer);
             continue;
         }
-        int rc = endpoint_write(ep, chunk);
+        int rc = over_budget && policy == SC_SLOW_DROP ? peer_write_unqueued(peer, chunk)
+                                                        : endpoint_write(ep, chunk);
         if (rc < 0) {
             peer_stop_writes(peer);
             peer->write_done = true;
@@ -286,6 +345,27 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
     chunk_unref(chunk);
 }
 
+/*
+ * One-shot: stdin could not all be written to the peer. A peer that closed
+ * (EPIPE: its FIN came first, then a reset for our bytes) gets a message
+ * that says what that means and how much went out; a reset keeps its own.
+ */
+static void peer_fail_write(struct sc_peer *peer)
+{
+    struct sc_hub *hub = peer->hub;
+    int err = peer->write_error;
+
+    if (err == UV_EPIPE || err == UV_ENOTCONN) {
+        char sent[32];
+        peer_count_sent(peer);
+        sc_format_bytes(sent, sizeof(sent), (double)peer->ep.base.bytes_written);
+        hub_fail_line(hub, "write to %s: peer closed before all of stdin was sent (%s sent)",
+                      peer->name, sent);
+    } else {
+        hub_fail(hub, err, "write to %s", peer->name);
+    }
+}
+
 static void peer_on_eof(struct sc_endpoint *ep)
 {
     struct sc_peer *peer = (struct sc_peer *)ep;
@@ -307,10 +387,10 @@ static void peer_on_eof(struct sc_endpoint *ep)
         return;
     }
     if (peer->write_error) {
-        hub_fail(hub, peer->write_error, "write to %s", peer->name);
+        peer_fail_write(peer);
         return;
     }
-    if (hub->in && hub->in->is_tty && !hub->in_eof) {
+    if (stdin_is_tty(hub) && !hub->in_eof) {
         /* A person is typing: nothing is queued, so the conversation is over. */
         hub_stop(hub, SC_EXIT_OK);
         return;
@@ -342,6 +422,7 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
 
     if (status == UV_ECANCELED)
         return;
+    peer_count_sent(peer);
     if (status < 0) {
         peer_stop_writes(peer);
         peer->write_done = true;
@@ -354,16 +435,19 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
             return;
         }
         /*
-         * One-shot: a peer that sent its EOF and then closed for good makes
-         * the write fail quietly, and the kernel says EPIPE for exactly that
-         * (a reset after the peer's FIN), whether or not we have read the
-         * FIN yet. Anything else is a reset mid-conversation: an error,
-         * reported once the read side has ended (its read may fail too).
+         * One-shot: the peer closed for good before taking all of stdin.
+         * The kernel says EPIPE when its FIN came first (a port probe, a
+         * server that answers and closes without reading), ECONNRESET for
+         * a reset mid-conversation. Either way stdin was not delivered
+         * whole: no success. It is reported once the read side has ended,
+         * so that the peer's answer is written out in full first (its read
+         * may fail too). From a terminal nothing is queued (a person is
+         * typing): the peer closing is how such a conversation ends.
          */
-        if (status != UV_EPIPE) {
+        if (status != UV_EPIPE || !stdin_is_tty(hub)) {
             peer->write_error = status;
             if (peer->read_done) {
-                hub_fail(hub, status, "write to %s", peer->name);
+                peer_fail_write(peer);
                 return;
             }
         }
@@ -371,7 +455,7 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
         hub_update_stdin(hub);
         return;
     }
-    hub->counters->sent += len;
+    (void)len;  /* counted from the endpoint's bytes_written instead */
     if (peer->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
         peer->over_high_water = false;
         hub->peers_over--;
@@ -386,9 +470,25 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
 static void peer_on_ended(struct sc_endpoint *ep, int status)
 {
     struct sc_peer *peer = (struct sc_peer *)ep;
+    struct sc_hub *hub = peer->hub;
 
-    if (status < 0 && status != UV_ECANCELED)
+    if (status < 0 && status != UV_ECANCELED) {
         sc_verbose(2, "shutdown of %s: %s", peer->name, sc_strerror(status));
+        /*
+         * One-shot: a half-close fails only on a connection the peer reset,
+         * which threw away what it had not read of stdin (if stdin had
+         * anything).
+         */
+        if (!keep_open(hub) && !stdin_is_tty(hub) && !peer->write_error &&
+            ep->bytes_written > 0) {
+            peer->write_error = status;
+            if (peer->read_done) {
+                peer->write_done = true;
+                peer_fail_write(peer);
+                return;
+            }
+        }
+    }
     peer->write_done = true;
     peer_check_done(peer);
 }
@@ -399,6 +499,7 @@ static void peer_on_closed(struct sc_endpoint *ep)
     struct sc_hub *hub = peer->hub;
 
     if (peer->added) {
+        peer_count_sent(peer);
         if (peer->prev)
             peer->prev->next = peer->next;
         else
@@ -443,6 +544,20 @@ static void peer_close(struct sc_peer *peer)
 {
     peer_stop_writes(peer);
     endpoint_close(&peer->ep.base);
+    hub_update_stdin(peer->hub);
+}
+
+/*
+ * --slow-client disconnect: the connection ends with a reset, not a FIN, so
+ * that the client cannot take its truncated copy of the broadcast for all
+ * of it.
+ */
+static void peer_disconnect_slow(struct sc_peer *peer)
+{
+    sc_verbose(1, "disconnected slow client %s", peer->name);
+    peer->hub->counters->disconnected++;
+    peer_stop_writes(peer);
+    stream_endpoint_close_reset(&peer->ep);
     hub_update_stdin(peer->hub);
 }
 
@@ -516,6 +631,9 @@ static void hub_finish(struct sc_hub *hub)
     uv_close((uv_handle_t *)&hub->flush_timer, NULL);
     if (hub->error[0])
         sc_note("%s", hub->error);
+    if (hub->abandoned > 0)
+        sc_note("stopped on signal %d: %llu B received were not written to stdout",
+                hub->stop_signal, (unsigned long long)hub->abandoned);
     close_everything(hub);
     if (hub->on_finished)
         hub->on_finished(hub);
@@ -536,33 +654,45 @@ static void hub_check_finished(struct sc_hub *hub)
         hub_finish(hub);
 }
 
+/* A stop on a signal ends now, whatever stdout has not taken yet. */
+static void hub_give_up_stdout(struct sc_hub *hub)
+{
+    if (hub->out && !hub->out_broken && !hub->out->closing)
+        hub->abandoned = endpoint_unwritten(hub->out);
+    if (hub->abandoned > 0)
+        hub->exit_code = SC_EXIT_SIGNAL_BASE + hub->stop_signal;
+    hub_finish(hub);
+}
+
 static void hub_on_flush_timeout(uv_timer_t *timer)
 {
-    struct sc_hub *hub = timer->data;
-
-    sc_verbose(1, "stdout is not draining; giving up on it");
-    hub_finish(hub);
+    hub_give_up_stdout(timer->data);
 }
 
 void hub_stop(struct sc_hub *hub, int code)
 {
     if (hub->finished)
         return;
-    if (hub->stopping) {
-        /* A second request (another Ctrl-C): no more waiting. */
-        hub_finish(hub);
-        return;
+    if (code > SC_EXIT_SIGNAL_BASE) {
+        if (hub->stop_signal) {
+            /* A second signal (another Ctrl-C): no more waiting. */
+            hub_give_up_stdout(hub);
+            return;
+        }
+        hub->stop_signal = code - SC_EXIT_SIGNAL_BASE;
+        uv_timer_start(&hub->flush_timer, hub_on_flush_timeout, FLUSH_LIMIT_MS, 0);
     }
-    hub->stopping = true;
     if (hub->exit_code == 0)
         hub->exit_code = code;
+    if (hub->stopping)
+        return;  /* already flushing stdout */
+    hub->stopping = true;
     if (hub->on_stopping)
         hub->on_stopping(hub);
     if (hub->in && hub->in->reading)
         endpoint_read_stop(hub->in);
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
         peer_update_read(peer);
-    uv_timer_start(&hub->flush_timer, hub_on_flush_timeout, FLUSH_LIMIT_MS, 0);
     hub_check_finished(hub);
 }
 
@@ -576,6 +706,19 @@ void hub_fail(struct sc_hub *hub, int uverr, const char *fmt, ...)
         sc_vformat_fitting(what, sizeof(what), fmt, ap);  /* keeps a long host's port */
         va_end(ap);
         snprintf(hub->error, sizeof(hub->error), "%s: %s", what, sc_strerror(uverr));
+    }
+    hub_stop(hub, SC_EXIT_RUNTIME);
+}
+
+/* Like hub_fail(), with the whole line given (the reason is not an errno). */
+static void hub_fail_line(struct sc_hub *hub, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!hub->error[0] && !hub->finished) {
+        va_start(ap, fmt);
+        vsnprintf(hub->error, sizeof(hub->error), fmt, ap);
+        va_end(ap);
     }
     hub_stop(hub, SC_EXIT_RUNTIME);
 }

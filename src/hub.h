@@ -28,6 +28,7 @@ struct sc_counters {
     uint64_t sent;          /* bytes written to peers */
     uint64_t received;      /* bytes read from peers */
     uint64_t connections;   /* peers that took part */
+    uint64_t disconnected;  /* slow clients disconnected (--slow-client disconnect) */
     uint64_t start_ns;
 };
 
@@ -44,8 +45,10 @@ struct sc_peer {
     bool write_done;       /* its output ended, or can never be written */
     bool over_high_water;
     bool done_when_drained;  /* --no-shutdown: output done once its queue drains */
-    int write_error;       /* a write failed before its EOF (one-shot) */
+    int write_error;       /* one-shot: stdin could not all be written; reported
+                              once the read side has ended */
     uint64_t dropped;      /* broadcast bytes it missed (--slow-client drop) */
+    uint64_t sent_counted; /* of ep.base.bytes_written, what counters->sent has */
     uint64_t start_ns;
 };
 
@@ -66,8 +69,10 @@ struct sc_hub {
     bool stopping;            /* flushing stdout before finishing */
     bool finished;
     int exit_code;
+    int stop_signal;          /* the signal that asked to stop, or 0 */
+    uint64_t abandoned;       /* received bytes a signal stop did not write */
     char error[512];          /* printed once stdout is flushed */
-    uv_timer_t flush_timer;   /* bounds the flush when stopping */
+    uv_timer_t flush_timer;   /* bounds the flush of a stop on a signal */
     /* Called when a peer has closed and its descriptor is free again. */
     void (*on_peer_closed)(struct sc_hub *hub);
     /* Called once when stopping begins: stop feeding the hub (accepting). */
@@ -92,8 +97,12 @@ void hub_discard_peer(struct sc_peer *peer);
 
 /*
  * hub_stop()
- * Ends the conversation: stops reading, flushes stdout (bounded), closes
- * everything. `code` becomes the exit status unless one is set already.
+ * Ends the conversation: stops reading, writes out to stdout all that was
+ * received, however slowly its reader takes it, then closes everything.
+ * `code` becomes the exit status unless one is set already.
+ * A `code` of 128+N is a stop on signal N: only such a stop gives up on a
+ * stdout that is not drained within a few seconds (or at once, on a second
+ * signal), and then says how many received bytes it dropped.
  */
 void hub_stop(struct sc_hub *hub, int code);
 

@@ -17,26 +17,32 @@ static double elapsed_seconds(const struct sc_counters *c)
 
 void stats_print_summary(const struct sc_counters *c, const char *suffix)
 {
-    char sent[32], received[32], rate[32];
+    char sent[32], received[32], rate[32], disconnected[64] = "";
     double seconds = elapsed_seconds(c);
     double total = (double)(c->sent + c->received);
 
     sc_format_bytes(sent, sizeof(sent), (double)c->sent);
     sc_format_bytes(received, sizeof(received), (double)c->received);
     sc_format_bytes(rate, sizeof(rate), seconds > 0 ? total / seconds : 0);
-    sc_note("%s sent, %s received in %.2f s (%s/s)%s", sent, received, seconds, rate,
-            suffix ? suffix : "");
+    /* Only when it happened: the usual line stays as it always was. */
+    if (c->disconnected > 0)
+        snprintf(disconnected, sizeof(disconnected), ", %llu slow client%s disconnected",
+                 (unsigned long long)c->disconnected, c->disconnected == 1 ? "" : "s");
+    sc_note("%s sent, %s received in %.2f s (%s/s)%s%s", sent, received, seconds, rate,
+            disconnected, suffix ? suffix : "");
 }
 
 void stats_print_json(const struct sc_counters *c)
 {
-    char line[256];
+    char line[320];
     int len;
 
     len = snprintf(line, sizeof(line),
-                   "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu}\n",
+                   "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu,"
+                   "\"disconnected\":%llu}\n",
                    (unsigned long long)c->sent, (unsigned long long)c->received,
-                   elapsed_seconds(c), (unsigned long long)c->connections);
+                   elapsed_seconds(c), (unsigned long long)c->connections,
+                   (unsigned long long)c->disconnected);
     if (len > 0 && (size_t)len < sizeof(line))
         sc_diag_raw(line, (size_t)len);
 }

@@ -202,9 +202,9 @@ testLargeReplyAfterEofThroughPipes() {
     assertEquals "stderr" "" "$(cat err)"
 }
 
-# -- the peer fully closed: a later write failing ends quietly ----------------
+# -- the peer fully closed: stdin was not delivered, an error after stdout ----
 
-testPeerClosedThenWriteFailsQuietly() {
+testPeerClosedThenWriteFailsIsAnError() {
     mkfifo in.fifo out.fifo
     tc_feed in.fifo wait:gate.in file:/dev/zero
     tc_drain out.fifo out
@@ -215,7 +215,10 @@ testPeerClosedThenWriteFailsQuietly() {
     assertEquals "stdout got the peer's data" \
         "$(th_sum "$SMALL")" "$(th_sum out)"
     touch gate.in
-    bridge_end "writes to a closed peer"
+    th_wait_pid "$TC_PID"
+    assertEquals "writes to a closed peer: exit status" 1 "$TH_RC"
+    assertTrue "writes to a closed peer: stderr: $(cat err)" \
+        "grep -Eq '^sockcat: write to 127\.0\.0\.1 $TC_PEER_PORT: peer closed before all of stdin was sent \([0-9.]+ (B|KiB|MiB) sent\)$' err"
 }
 
 # -- 64 MiB each way at the same time ----------------------------------------
