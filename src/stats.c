@@ -34,7 +34,7 @@ void stats_print_summary(const struct sc_counters *c, const char *suffix)
 
 void stats_print_json(const struct sc_counters *c)
 {
-    char line[256];
+    char line[320];
     int len;
 
     len = snprintf(line, sizeof(line),
