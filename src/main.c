@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "chunk.h"
 #include "cli.h"
 #include "diag.h"
 #include "mode.h"
+#include "net.h"
 #include "stats.h"
 #include "stdio.h"
 
@@ -94,6 +96,31 @@ static void close_leftover(uv_handle_t *handle, void *arg)
         uv_close(handle, NULL);
 }
 
+static void count_handle(uv_handle_t *handle, void *arg)
+{
+    (void)handle;
+    ++*(unsigned *)arg;
+}
+
+/*
+ * Runs the loop until the conversation is over. A look-up abandoned while
+ * getaddrinfo(3) runs keeps the loop alive until it returns, which may be
+ * never: once every handle has closed, that alone is no reason to wait.
+ */
+static void run_loop(uv_loop_t *loop)
+{
+    for (;;) {
+        unsigned handles = 0;
+        if (net_lookups_stuck()) {
+            uv_walk(loop, count_handle, &handles);
+            if (handles == 0)
+                return;
+        }
+        if (uv_run(loop, UV_RUN_ONCE) == 0)
+            return;
+    }
+}
+
 static int app_run(struct sc_app *app)
 {
     struct sc_session *s = &app->session;
@@ -115,8 +142,8 @@ static int app_run(struct sc_app *app)
             progress_start(&s->progress, &s->loop, &s->counters);
         s->mode->start(s);
     }
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&s->loop) == UV_EBUSY) {
+    run_loop(&s->loop);
+    if (!net_lookups_stuck() && uv_loop_close(&s->loop) == UV_EBUSY) {
         /* Should not happen; do not leave handles behind if it does. */
         uv_walk(&s->loop, close_leftover, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -160,5 +187,8 @@ int main(int argc, char **argv)
     sc_diag_finish();
     chunk_pool_drain();
     cli_free(&app.session.opts);
+    /* libuv joins its thread pool at exit: do not wait for a stuck look-up. */
+    if (net_lookups_stuck())
+        _exit(status);
     return status;
 }

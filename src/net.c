@@ -1,10 +1,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,159 +107,55 @@ int net_parse_numeric(const char *text, unsigned port, struct sockaddr_storage *
     return 0;
 }
 
-/* ---- look-ups on a thread nothing waits for ---- */
+/* ---- look-ups that sockcat need not wait for ---- */
 
 struct net_lookup {
-    uv_async_t wake;         /* loop side: the answer is in */
+    uv_getaddrinfo_t req;    /* in libuv's thread pool */
     net_lookup_cb cb;
     void *data;
-    char *host;
-    struct addrinfo hints;
-    /* Under `lookup_lock`: */
-    int refs;                /* the loop side and the thread each hold one */
     bool abandoned;
-    bool answered;
-    int status;
-    struct addrinfo *result;
+    bool stuck;              /* abandoned while getaddrinfo was running */
 };
 
-/* One lock for every look-up: never freed, so never raced by a free. */
-static pthread_mutex_t lookup_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Abandoned look-ups whose getaddrinfo(3) is still running. */
+static unsigned stuck_lookups;
 
-/* getaddrinfo's EAI_ codes as libuv's, so messages read as before. */
-static int lookup_error(int eai, int saved_errno)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    switch (eai) {
-    case 0: return 0;
-    case EAI_AGAIN: return UV_EAI_AGAIN;
-    case EAI_BADFLAGS: return UV_EAI_BADFLAGS;
-    case EAI_FAIL: return UV_EAI_FAIL;
-    case EAI_FAMILY: return UV_EAI_FAMILY;
-    case EAI_MEMORY: return UV_EAI_MEMORY;
-    case EAI_NONAME: return UV_EAI_NONAME;
-    case EAI_OVERFLOW: return UV_EAI_OVERFLOW;
-    case EAI_SERVICE: return UV_EAI_SERVICE;
-    case EAI_SOCKTYPE: return UV_EAI_SOCKTYPE;
-#ifdef EAI_ADDRFAMILY
-    case EAI_ADDRFAMILY: return UV_EAI_ADDRFAMILY;
-#endif
-#ifdef EAI_NODATA
-    case EAI_NODATA: return UV_EAI_NODATA;
-#endif
-    case EAI_SYSTEM: return saved_errno > 0 ? -saved_errno : UV_EAI_FAIL;
-    }
-    return UV_EAI_FAIL;
-}
+    struct net_lookup *l = req->data;
 
-static void lookup_free(struct net_lookup *l)
-{
-    if (l->result)
-        freeaddrinfo(l->result);
-    free(l->host);
-    free(l);
-}
-
-/* Drops one reference; the last one frees the look-up. */
-static void lookup_release(struct net_lookup *l)
-{
-    bool last;
-
-    pthread_mutex_lock(&lookup_lock);
-    last = --l->refs == 0;
-    pthread_mutex_unlock(&lookup_lock);
-    if (last)
-        lookup_free(l);
-}
-
-static void *lookup_thread(void *arg)
-{
-    struct net_lookup *l = arg;
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(l->host, NULL, &l->hints, &res);
-    int status = lookup_error(rc, errno);
-
-    pthread_mutex_lock(&lookup_lock);
-    l->status = status;
-    l->result = rc == 0 ? res : NULL;
-    l->answered = true;
-    /* An abandoned look-up has closed `wake`: it must not be touched. */
-    if (!l->abandoned)
-        uv_async_send(&l->wake);
-    pthread_mutex_unlock(&lookup_lock);
-    lookup_release(l);
-    return NULL;
-}
-
-static void on_wake_closed(uv_handle_t *handle)
-{
-    lookup_release(handle->data);
-}
-
-static void on_wake(uv_async_t *wake)
-{
-    struct net_lookup *l = wake->data;
-    struct addrinfo *res;
-    int status;
-
-    pthread_mutex_lock(&lookup_lock);
-    if (!l->answered) {
-        pthread_mutex_unlock(&lookup_lock);
+    if (l->abandoned) {
+        if (l->stuck)
+            stuck_lookups--;
+        if (res)
+            uv_freeaddrinfo(res);
+        free(l);
         return;
     }
-    status = l->status;
-    res = l->result;
-    l->result = NULL;
-    pthread_mutex_unlock(&lookup_lock);
-    uv_close((uv_handle_t *)&l->wake, on_wake_closed);
     l->cb(l->data, status, res);
-}
-
-/* Starts the detached thread with every signal blocked: signals are the loop's. */
-static int start_lookup_thread(struct net_lookup *l)
-{
-    pthread_attr_t attr;
-    pthread_t thread;
-    sigset_t all, old;
-    int rc;
-
-    if (pthread_attr_init(&attr) != 0)
-        return UV_ENOMEM;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&thread, &attr, lookup_thread, l);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    return rc == 0 ? 0 : -rc;
+    free(l);
 }
 
 int net_lookup_start(uv_loop_t *loop, struct net_lookup **lookup, const char *host,
                      int family, bool numeric, bool passive, net_lookup_cb cb, void *data)
 {
     struct net_lookup *l = calloc(1, sizeof(*l));
+    struct addrinfo hints;
     int rc;
 
-    if (!l || !(l->host = strdup(host))) {
-        free(l);
+    if (!l)
         return UV_ENOMEM;
-    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = (numeric ? AI_NUMERICHOST : 0) | (passive ? AI_PASSIVE : 0);
     l->cb = cb;
     l->data = data;
-    l->hints.ai_family = family;
-    l->hints.ai_socktype = SOCK_STREAM;
-    l->hints.ai_protocol = IPPROTO_TCP;
-    l->hints.ai_flags = (numeric ? AI_NUMERICHOST : 0) | (passive ? AI_PASSIVE : 0);
-    l->refs = 2;
-    rc = uv_async_init(loop, &l->wake, on_wake);
+    l->req.data = l;
+    rc = uv_getaddrinfo(loop, &l->req, on_resolved, host, NULL, &hints);
     if (rc < 0) {
-        lookup_free(l);
-        return rc;
-    }
-    l->wake.data = l;
-    rc = start_lookup_thread(l);
-    if (rc < 0) {
-        l->refs = 1;  /* no thread holds it */
-        uv_close((uv_handle_t *)&l->wake, on_wake_closed);
+        free(l);
         return rc;
     }
     *lookup = l;
@@ -271,9 +164,15 @@ int net_lookup_start(uv_loop_t *loop, struct net_lookup **lookup, const char *ho
 
 void net_lookup_abandon(struct net_lookup *l)
 {
-    pthread_mutex_lock(&lookup_lock);
     l->abandoned = true;
-    pthread_mutex_unlock(&lookup_lock);
-    if (!uv_is_closing((uv_handle_t *)&l->wake))
-        uv_close((uv_handle_t *)&l->wake, on_wake_closed);
+    /* Not started yet: its callback comes at once with UV_ECANCELED. */
+    if (uv_cancel((uv_req_t *)&l->req) == 0)
+        return;
+    l->stuck = true;
+    stuck_lookups++;
+}
+
+bool net_lookups_stuck(void)
+{
+    return stuck_lookups > 0;
 }

@@ -48,10 +48,12 @@ const char *net_family_name(int family);
 int net_parse_numeric(const char *text, unsigned port, struct sockaddr_storage *out);
 
 /*
- * A name being looked up. getaddrinfo(3) cannot be interrupted, so it runs
- * on a thread of its own that nothing ever waits for: a look-up that is
- * abandoned (-w expired, a signal) lets sockcat end at once, and the thread
- * cleans up after itself if its answer ever comes.
+ * A name being looked up, in libuv's thread pool. A running getaddrinfo(3)
+ * cannot be interrupted: a look-up abandoned then (-w expired, a signal) is
+ * "stuck", and must not hold sockcat up. The loop stops waiting for it once
+ * nothing else is left (net_lookups_stuck), and the process ends without
+ * the thread pool being joined (libuv joins it at exit, which would wait
+ * for the look-up).
  */
 struct net_lookup;
 
@@ -70,5 +72,8 @@ int net_lookup_start(uv_loop_t *loop, struct net_lookup **lookup, const char *ho
 
 /* Gives up on a look-up whose callback has not come: it never will. */
 void net_lookup_abandon(struct net_lookup *lookup);
+
+/* True while an abandoned look-up is still running in the thread pool. */
+bool net_lookups_stuck(void);
 
 #endif
