@@ -1,5 +1,6 @@
 /*
- * accept: bind every address HOST names (or the dual-stack wildcard) and
+ * accept: bind every address HOST names (or the dual-stack wildcard, or
+ * -U's socket file, which it removes when it stops listening) and
  * hand each client that passes --allow/--deny and --max-conns to a
  * callback as an endpoint. It knows nothing of what the caller does with
  * it. Near the descriptor limit it stops accepting and lets new clients
@@ -15,6 +16,7 @@
 
 #include "cli.h"
 #include "endpoint.h"
+#include "unix.h"
 
 #define SC_MAX_LISTENERS 8
 
@@ -22,7 +24,7 @@ struct sc_listener;
 struct sc_acceptor;
 
 /* A client: `ep` is now the callee's (set its events, close it when done);
- * `name` is printable ("ADDR PORT"). Call acceptor_client_gone() once it
+ * `name` is printable ("ADDR PORT", or "pid P uid U on PATH" with -U). Call acceptor_client_gone() once it
  * has closed, so that its descriptor counts as free again. */
 typedef void (*sc_accept_cb)(struct sc_acceptor *a, struct sc_endpoint *ep, const char *name);
 
@@ -44,6 +46,7 @@ struct sc_acceptor {
     bool resolving;
     bool closed;
     uint64_t last_fd_warning_ns;
+    struct sc_unix_file unix_file;   /* -U: the socket file to remove */
     char what[SC_NAME_MAX + 32];
 };
 

@@ -7,6 +7,7 @@
 #include "diag.h"
 #include "net.h"
 #include "tcp.h"
+#include "unix.h"
 
 static void try_next_address(struct sc_dialer *d);
 
@@ -143,6 +144,26 @@ static void on_deadline(uv_timer_t *timer)
     give_up(d, UV_ETIMEDOUT);
 }
 
+/* -U: a Unix stream connect completes (or fails) at once. */
+static void dial_unix(struct sc_dialer *d)
+{
+    const char *path = d->opts->unix_path;
+    struct sc_endpoint *ep = NULL;
+    struct sc_unix_addr addr;
+    int rc = unix_addr_parse(path, &addr);
+
+    if (rc == 0)
+        rc = unix_connect(d->loop, &addr, &ep);
+    if (rc < 0) {
+        snprintf(d->what, sizeof(d->what), "connect to %s", path);
+        fail(d, rc, d->what);
+        return;
+    }
+    dialer_finish(d);
+    sc_verbose(1, "connected to %s", path);
+    d->on_done(d, ep, path, 0, NULL);
+}
+
 void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
                   sc_dial_cb on_done, void *data)
 {
@@ -161,6 +182,10 @@ void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
         uv_timer_start(&d->deadline, on_deadline, ms > 0 ? ms : 1, 0);
     }
 
+    if (o->unix_path) {
+        dial_unix(d);
+        return;
+    }
     d->resolver.data = d;
     rc = net_resolve(loop, &d->resolver, on_resolved, o->host, o->family, o->numeric, false);
     if (rc < 0) {
