@@ -246,6 +246,19 @@ testBashOperands() {
         "$(th_bash_one 'sockcat connect example.org 80 ')"
 }
 
+testBashUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "bash: -U PATH" \
+        "$(cd "$th_home" && th_bash_one 'sockcat connect -U run/ap')" run/app.sock
+    th_has_all "bash: listen -kU PATH" \
+        "$(cd "$th_home" && th_bash_one 'sockcat listen -kU run/ap')" run/app.sock
+    th_has_all "bash: -U before the command" \
+        "$(cd "$th_home" && th_bash_one 'sockcat --unix listen run/ap')" run/app.sock
+    assertEquals "bash: no PORT after -U PATH" "" \
+        "$(cd "$th_home" && th_bash_one 'sockcat connect -U run/app.sock ')"
+    th_has_all "bash: -U offered" "$(th_bash_one 'sockcat connect -')" -U --unix
+}
+
 testBashOperandsAfterIPv6() {
     # readline breaks "::1" into "::" "1" (":" is in COMP_WORDBREAKS); it
     # is still one operand.
@@ -336,6 +349,17 @@ testFishOperands() {
         "$(th_fish 'sockcat listen 127.0.0.1 ss')" ssh
 }
 
+testFishUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "fish: -U PATH" \
+        "$(cd "$th_home" && th_fish 'sockcat connect -U run/ap')" run/app.sock
+    th_has_all "fish: listen -kU PATH" \
+        "$(cd "$th_home" && th_fish 'sockcat listen -kU run/ap')" run/app.sock
+    th_has_none "fish: no port for -U" \
+        "$(cd "$th_home" && th_fish 'sockcat listen -U ss')" ssh
+    th_has_all "fish: -U offered" "$(th_fish 'sockcat connect --un')" --unix
+}
+
 testFishNoPortAfterListenPort() {
     # The PORT was given; an option after it does not make room for another.
     assertEquals "fish: listen PORT -k" "" \
@@ -412,6 +436,16 @@ testZshOperands() {
         ssh
     th_has_all "zsh: listen HOST PORT" \
         "$(th_zsh 'sockcat listen 127.0.0.1 htt')" http https
+}
+
+testZshUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "zsh: -U PATH" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat connect -U ap')" app.sock
+    th_has_all "zsh: -U before the command" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat -U listen ap')" app.sock
+    th_has_none "zsh: no port for -U" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat listen -U ss')" ssh
 }
 
 testZshOptionsAfterCommand() {
