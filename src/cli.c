@@ -57,6 +57,7 @@ static const struct option_spec option_specs[] = {
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
     { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
+    { "udp",         no_argument,       'u',             FOR_BOTH,    NULL,          "UDP: one datagram per read; runs until a signal" },
     { "verbose",     no_argument,       'v',             FOR_BOTH,    NULL,          "say more on stderr (repeatable)" },
     { "version",     no_argument,       'V',             FOR_BOTH,    NULL,          "show the version and exit" },
     { "wait",        required_argument, 'w',             FOR_CONNECT, "SECS",        "give up connecting after SECS seconds" },
@@ -89,17 +90,21 @@ static void print_help(FILE *out)
           "       sockcat listen [OPTIONS] [HOST] PORT\n"
           "Send stdin to a TCP peer and the peer's bytes to stdout, both at once.\n"
           "End of stdin half-closes the connection; sockcat exits when both\n"
-          "directions are done. PORT is a number or a service name.\n", out);
+          "directions are done. PORT is a number or a service name.\n"
+          "With -u, UDP: each read of stdin is sent as one datagram and each\n"
+          "datagram received is written whole; UDP has no end of stream, so\n"
+          "sockcat goes on printing replies until a signal.\n", out);
     print_option_group(out, "Options for both modes", FOR_BOTH);
     print_option_group(out, "Connect options", FOR_CONNECT);
     print_option_group(out, "Listen options", FOR_LISTEN);
     fputs("\nExamples:\n"
           "  sockcat listen 4000 > backup.tar        receive a file on port 4000\n"
-          "  sockcat connect host 4000 < backup.tar  send it from another machine\n", out);
+          "  sockcat connect host 4000 < backup.tar  send it from another machine\n"
+          "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
-static int parse_port(const char *text)
+static int parse_port(const char *text, const char *proto)
 {
     if (text[0] >= '0' && text[0] <= '9') {
         unsigned long value = 0;
@@ -114,19 +119,19 @@ static int parse_port(const char *text)
     }
     if (text[0] == '\0')
         return -1;
-    struct servent *service = getservbyname(text, "tcp");
+    struct servent *service = getservbyname(text, proto);
     return service ? ntohs((uint16_t)service->s_port) : -1;
 }
 
-static int port_or_complain(const char *text, int *port)
+static int port_or_complain(const char *text, int *port, bool udp)
 {
-    *port = parse_port(text);
+    *port = parse_port(text, udp ? "udp" : "tcp");
     if (*port >= 0)
         return 0;
     if (text[0] == '\0' || (text[0] >= '0' && text[0] <= '9') || text[0] == '-')
         sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", text);
     else
-        sc_usage_error("invalid port '%s': no such TCP service", text);
+        sc_usage_error("invalid port '%s': no such %s service", text, udp ? "UDP" : "TCP");
     return -1;
 }
 
@@ -311,6 +316,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case '4': o->family = AF_INET; return 0;
     case '6': o->family = AF_INET6; return 0;
     case 'k': o->keep_open = true; return 0;
+    case 'u': o->udp = true; return 0;
     case 'n': o->numeric = true; return 0;
     case 'P': o->progress = true; return 0;
     case 'v': sc_verbosity++; return 0;
@@ -322,7 +328,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
         o->source_addr = arg;
         return parse_source(arg);
     case 'p':
-        if (port_or_complain(arg, &port) < 0)
+        if (port_or_complain(arg, &port, o->udp) < 0)
             return -1;
         o->source_port = port;
         return 0;
@@ -353,6 +359,31 @@ static size_t spec_index(int id)
     return 0;
 }
 
+/* Options that mean nothing over UDP, and why: each pair is a usage error. */
+static const struct {
+    int with;
+    const char *why;
+} udp_conflicts[] = {
+    { OPT_NO_SHUTDOWN, "UDP sends no end of stream to hold back" },
+    { OPT_SLOW_CLIENT, "UDP drops a datagram the socket cannot take now" },
+    { 'w',             "a UDP socket connects at once" },
+};
+
+static int check_udp_conflicts(const unsigned char *seen)
+{
+    if (!seen[spec_index('u')])
+        return 0;
+    for (size_t i = 0; i < sizeof(udp_conflicts) / sizeof(udp_conflicts[0]); i++) {
+        if (seen[spec_index(udp_conflicts[i].with)]) {
+            sc_usage_error("conflicting options: --udp and --%s (%s)",
+                           option_specs[spec_index(udp_conflicts[i].with)].name,
+                           udp_conflicts[i].why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Options valid in the chosen mode only, and pairs that exclude each other. */
 static int check_combinations(const struct sc_opts *o, const unsigned char *seen)
 {
@@ -373,7 +404,7 @@ static int check_combinations(const struct sc_opts *o, const unsigned char *seen
         sc_usage_error("conflicting options: --send-only and --recv-only");
         return -1;
     }
-    return 0;
+    return check_udp_conflicts(seen);
 }
 
 static int parse_command(const char *word, struct sc_opts *o)
@@ -413,7 +444,7 @@ static int parse_operands(char **words, int count, struct sc_opts *o)
         sc_usage_error("invalid host '': must not be empty");
         return -1;
     }
-    if (port_or_complain(words[count - 1], &port) < 0)
+    if (port_or_complain(words[count - 1], &port, o->udp) < 0)
         return -1;
     if (port == 0 && o->mode == SC_MODE_CONNECT) {
         sc_usage_error("invalid port '%s': connect needs a port from 1 to 65535",
