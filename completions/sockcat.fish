@@ -87,6 +87,7 @@ complete -c sockcat -l no-shutdown -d 'Do not half-close at stdin EOF'
 complete -c sockcat -l recv-only -d 'Never read stdin; send nothing'
 complete -c sockcat -l send-only -d 'Discard what the peer sends'
 complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
+complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a signal'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
