@@ -10,7 +10,7 @@
 
 setUp() { tc_setup; }
 tearDown() {
-    exec 7>&- 2>/dev/null
+    exec 7>&-
     tc_teardown
 }
 
@@ -23,7 +23,7 @@ import os, socket, sys, time
 # usage: HOST PORT [--src ADDR] [--send TEXT]... [--file F] [--expect N] [--wait S] [--out F]
 args = sys.argv[1:]
 host, port = args[0], int(args[1])
-sends, src, out, expect, wait, files = [], None, None, 0, 3.0, []
+sends, src, out, expect, wait, files = [], None, None, 0, 10.0, []
 i = 2
 while i < len(args):
     a = args[i]; v = args[i + 1]; i += 2
@@ -81,10 +81,10 @@ free_udp_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_grep FILE TEXT: waits (bounded) until FILE holds TEXT.
+# wait_grep FILE TEXT: waits (bounded, 15 s: python can be slow to start) until FILE holds TEXT.
 wait_grep() {
     local i
-    for i in $(seq 1 200); do
+    for i in $(seq 1 600); do
         grep -q -- "$2" "$1" 2>/dev/null && return 0
         sleep 0.025
     done
@@ -157,6 +157,7 @@ test_listen_once_takes_the_first_sender_only() {
     udp_peer 127.0.0.1 "$TH_PORT" --send first --wait 0.1 >/dev/null
     # Same address, another port: another sender.
     udp_peer 127.0.0.1 "$TH_PORT" --send intruder --wait 0.1 >/dev/null
+    wait_grep out first
     sleep 0.2
     assertEquals "only the first sender's datagram" "first" "$(cat out)"
     kill -TERM "$TH_PID"; th_wait_pid "$TH_PID"
