@@ -48,6 +48,8 @@ void conv_check(struct sc_conv *conv)
 
     if (conv->finished)
         return;
+    /* Every peer counted in the totals took part; those still here are in the hub. */
+    assert(hub->peer_count <= conv->counters->connections);
     if (conv->stopping) {
         if (hub_flushed(hub))
             conv_finish(conv);

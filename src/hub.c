@@ -265,7 +265,7 @@ static void peer_on_closed(struct sc_endpoint *ep)
         hub->peers = peer->next;
     if (peer->next)
         peer->next->prev = peer->prev;
-    assert(hub->peer_count > 0);
+    assert(hub->peer_count > 0 && hub->counters->connections >= hub->peer_count);
     hub->peer_count--;
     if (peer->in_broadcast)
         pump_remove_sink(&peer->sink);
@@ -307,6 +307,7 @@ static void peer_sink_on_failed(struct sc_pump_sink *sink, int err, bool queued)
 {
     struct sc_peer *peer = sink->owner;
 
+    assert(peer->in_broadcast && !sink->taking);
     peer->write_done = true;
     if (!queued) {
         hub_peer_check_done(peer);
@@ -392,6 +393,10 @@ void hub_close_all(struct sc_hub *hub)
 void hub_init(struct sc_hub *hub, struct sc_conv *conv, const struct sc_opts *opts,
               struct sc_counters *counters, struct sc_endpoint *in, struct sc_endpoint *out)
 {
+    /* cli refuses the pair: a conversation that moves nothing at all. */
+    assert(!(opts->send_only && opts->recv_only));
+    /* --recv-only never opens stdin, --send-only never opens stdout. */
+    assert(!(opts->recv_only && in) && !(opts->send_only && out));
     *hub = (struct sc_hub){ .conv = conv, .opts = opts, .counters = counters,
                             .in = in, .out = out };
 

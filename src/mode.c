@@ -131,6 +131,9 @@ const struct sc_mode_ops *mode_for(const struct sc_opts *opts)
 {
     enum sc_mode_kind kind = opts->mode == SC_MODE_CONNECT ? SC_KIND_CONNECT : SC_KIND_LISTEN;
 
+    /* cli accepts -k for listen only. */
+    assert(!opts->keep_open || kind == SC_KIND_LISTEN);
+
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
         if (modes[i].kind == kind && modes[i].keep_open == opts->keep_open &&
             modes[i].datagram == opts->udp)

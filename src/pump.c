@@ -35,6 +35,8 @@ int pump_source_update(struct sc_pump *pump, struct sc_endpoint *source, bool al
 
 static void sink_set_over(struct sc_pump_sink *sink, bool over)
 {
+    /* Only a sink that takes data can hold its sources back. */
+    assert(sink->taking || !over);
     if (sink->over_high_water == over)
         return;
     sink->over_high_water = over;
@@ -119,7 +121,6 @@ void pump_add_sink(struct sc_pump *pump, struct sc_pump_sink *sink, struct sc_en
                    void *owner, bool no_end)
 {
     bool was_flowing = pump_flowing(pump);
-
     *sink = (struct sc_pump_sink){ .ep = ep, .pump = pump, .owner = owner, .no_end = no_end,
                                    .taking = true, .next = pump->sinks };
     if (pump->sinks)
@@ -185,6 +186,7 @@ void pump_on_written(struct sc_pump_sink *sink, size_t len, int status)
     struct sc_pump *pump = sink->pump;
     struct sc_endpoint *ep = sink->ep;
 
+    assert(pump && ep->queued_chunks >= (ep->queued > 0));
     if (status == UV_ECANCELED)
         return;
     if (status < 0) {
