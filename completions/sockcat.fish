@@ -113,6 +113,7 @@ complete -c sockcat -l no-shutdown -d 'Do not half-close at stdin EOF'
 complete -c sockcat -l recv-only -d 'Never read stdin; send nothing'
 complete -c sockcat -l send-only -d 'Discard what the peer sends'
 complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
+complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a signal'
 complete -c sockcat -s U -l unix -d 'Unix socket: PATH (or @NAME) replaces HOST PORT'
 
 # Options of connect (offered before the command word too).

@@ -58,6 +58,7 @@ static const struct option_spec option_specs[] = {
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
     { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
+    { "udp",         no_argument,       'u',             FOR_BOTH,    NULL,          "UDP: one datagram per read; runs until a signal" },
     { "unix",        no_argument,       'U',             FOR_BOTH,    NULL,          "Unix socket: PATH (or @NAME) replaces HOST PORT" },
     { "verbose",     no_argument,       'v',             FOR_BOTH,    NULL,          "say more on stderr (repeatable)" },
     { "version",     no_argument,       'V',             FOR_BOTH,    NULL,          "show the version and exit" },
@@ -93,18 +94,22 @@ static void print_help(FILE *out)
           "Send stdin to a TCP or Unix socket peer and the peer's bytes to stdout,\n"
           "both at once. End of stdin half-closes the connection; sockcat exits\n"
           "when both directions are done. PORT is a number or a service name;\n"
-          "PATH is a socket file, or @NAME in Linux's abstract namespace.\n", out);
+          "PATH is a socket file, or @NAME in Linux's abstract namespace.\n"
+          "With -u, UDP: each read of stdin is sent as one datagram and each\n"
+          "datagram received is written whole; UDP has no end of stream, so\n"
+          "sockcat goes on printing replies until a signal.\n", out);
     print_option_group(out, "Options for both modes", FOR_BOTH);
     print_option_group(out, "Connect options", FOR_CONNECT);
     print_option_group(out, "Listen options", FOR_LISTEN);
     fputs("\nExamples:\n"
           "  sockcat listen 4000 > backup.tar        receive a file on port 4000\n"
           "  sockcat connect host 4000 < backup.tar  send it from another machine\n"
-          "  sockcat listen -U /tmp/s.sock           the same between local processes\n", out);
+          "  sockcat listen -U /tmp/s.sock           the same between local processes\n"
+          "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
-static int parse_port(const char *text)
+static int parse_port(const char *text, const char *proto)
 {
     if (text[0] >= '0' && text[0] <= '9') {
         unsigned long value = 0;
@@ -119,19 +124,19 @@ static int parse_port(const char *text)
     }
     if (text[0] == '\0')
         return -1;
-    struct servent *service = getservbyname(text, "tcp");
+    struct servent *service = getservbyname(text, proto);
     return service ? ntohs((uint16_t)service->s_port) : -1;
 }
 
-static int port_or_complain(const char *text, int *port)
+static int port_or_complain(const char *text, int *port, bool udp)
 {
-    *port = parse_port(text);
+    *port = parse_port(text, udp ? "udp" : "tcp");
     if (*port >= 0)
         return 0;
     if (text[0] == '\0' || (text[0] >= '0' && text[0] <= '9') || text[0] == '-')
         sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", text);
     else
-        sc_usage_error("invalid port '%s': no such TCP service", text);
+        sc_usage_error("invalid port '%s': no such %s service", text, udp ? "UDP" : "TCP");
     return -1;
 }
 
@@ -352,6 +357,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case '4': o->family = AF_INET; return 0;
     case '6': o->family = AF_INET6; return 0;
     case 'k': o->keep_open = true; return 0;
+    case 'u': o->udp = true; return 0;
     case 'n': o->numeric = true; return 0;
     case 'P': o->progress = true; return 0;
     case 'U': o->unix_path = ""; return 0;  /* the operand fills it in */
@@ -365,7 +371,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
         o->source_addr = arg;
         return 0;
     case 'p':
-        if (port_or_complain(arg, &port) < 0)
+        if (port_or_complain(arg, &port, o->udp) < 0)
             return -1;
         o->source_port = port;
         return 0;
@@ -400,23 +406,30 @@ static size_t spec_index(int id)
 enum { GIVEN_PORT_OPERAND = -1 };
 
 /*
- * Pairs that make no sense together: each is a usage error naming both.
+ * Pairs that make no sense together: each is a usage error naming both,
+ * and saying why when the pair alone does not make it plain.
  * A transport that rules out an option adds its rows here.
  */
 static const struct conflict {
-    int a, b;    /* option ids, or GIVEN_ values */
+    int a, b;          /* option ids, or GIVEN_ values */
+    const char *why;   /* NULL: the names say it */
 } conflicts[] = {
-    { '4', '6' },
-    { OPT_SEND_ONLY, OPT_RECV_ONLY },
+    { '4', '6', NULL },
+    { OPT_SEND_ONLY, OPT_RECV_ONLY, NULL },
+    { 'U', 'u', "Unix datagram sockets are not supported" },
     /* A Unix socket has a path, not an address, a port or a name to look up. */
-    { 'U', '4' },
-    { 'U', '6' },
-    { 'U', 'n' },
-    { 'U', OPT_ALLOW },
-    { 'U', OPT_DENY },
-    { 'U', 's' },
-    { 'U', 'p' },
-    { 'U', GIVEN_PORT_OPERAND },
+    { 'U', '4', NULL },
+    { 'U', '6', NULL },
+    { 'U', 'n', NULL },
+    { 'U', OPT_ALLOW, NULL },
+    { 'U', OPT_DENY, NULL },
+    { 'U', 's', NULL },
+    { 'U', 'p', NULL },
+    { 'U', GIVEN_PORT_OPERAND, NULL },
+    /* What UDP has no use for. */
+    { 'u', OPT_NO_SHUTDOWN, "UDP sends no end of stream to hold back" },
+    { 'u', OPT_SLOW_CLIENT, "UDP drops a datagram the socket cannot take now" },
+    { 'u', 'w', "a UDP socket connects at once" },
 };
 
 /* What the command line held, for the table of conflicts. */
@@ -462,7 +475,10 @@ static int check_combinations(struct sc_opts *o, const struct given *g)
         if (was_given(g, conflicts[i].a) && was_given(g, conflicts[i].b)) {
             describe(conflicts[i].a, a, sizeof(a));
             describe(conflicts[i].b, b, sizeof(b));
-            sc_usage_error("conflicting options: %s and %s", a, b);
+            if (conflicts[i].why)
+                sc_usage_error("conflicting options: %s and %s (%s)", a, b, conflicts[i].why);
+            else
+                sc_usage_error("conflicting options: %s and %s", a, b);
             return -1;
         }
     }
@@ -550,7 +566,7 @@ static int parse_operands(char **words, int count, struct sc_opts *o)
         sc_usage_error("invalid host '': must not be empty");
         return -1;
     }
-    if (port_or_complain(words[count - 1], &port) < 0)
+    if (port_or_complain(words[count - 1], &port, o->udp) < 0)
         return -1;
     if (port == 0 && o->mode == SC_MODE_CONNECT) {
         sc_usage_error("invalid port '%s': connect needs a port from 1 to 65535",

@@ -28,6 +28,7 @@ struct sc_opts {
     int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
     bool numeric;
     bool keep_open;
+    bool udp;                 /* -u: datagrams instead of a stream */
     bool send_only;
     bool recv_only;
     bool no_shutdown;

@@ -257,6 +257,7 @@ testBashUnixPath() {
     assertEquals "bash: no PORT after -U PATH" "" \
         "$(cd "$th_home" && th_bash_one 'sockcat connect -U run/app.sock ')"
     th_has_all "bash: -U offered" "$(th_bash_one 'sockcat connect -')" -U --unix
+    th_has_all "bash: -u offered" "$(th_bash_one 'sockcat listen -')" -u --udp
 }
 
 testBashOperandsAfterIPv6() {
@@ -446,6 +447,10 @@ testZshUnixPath() {
         "$(cd "$th_home/run" && th_zsh 'sockcat -U listen ap')" app.sock
     th_has_none "zsh: no port for -U" \
         "$(cd "$th_home/run" && th_zsh 'sockcat listen -U ss')" ssh
+    th_has_all "zsh: both transports offered" "$(th_zsh 'sockcat connect --')" --udp --unix
+    # -U with -u is a usage error: neither offers the other.
+    th_has_none "zsh: no --udp after -U" "$(th_zsh 'sockcat connect -U --')" --udp
+    th_has_none "zsh: no --unix after -u" "$(th_zsh 'sockcat listen -u --')" --unix
 }
 
 testZshOptionsAfterCommand() {

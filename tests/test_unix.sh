@@ -361,6 +361,15 @@ testConflictingPairsAreUsageErrors() {
     assertFalse "nothing made on disk" "[ -e '$SOCK' ]"
 }
 
+# UDP is over IP only: -U -u is refused up front, whichever comes first.
+testUnixWithUdpIsAUsageError() {
+    local why="(Unix datagram sockets are not supported)"
+    ux_usage "-U and -u $why" connect -U -u "$SOCK"
+    ux_usage "-U and -u $why" listen -u -U "$SOCK"
+    ux_usage "-U and -u $why" listen -u -k --udp -U @sockcat-test-$$
+    assertFalse "nothing made on disk" "[ -e '$SOCK' ]"
+}
+
 testPathErrors() {
     local long
     long=$U/$(printf 'x%.0s' $(seq 1 120))
