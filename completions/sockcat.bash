@@ -6,8 +6,9 @@
 
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
-_sockcat_opts_both='-4 -6 -h -n -P -V -v --help --ipv4 --ipv6 --no-shutdown
-    --numeric --progress --recv-only --send-only --stats --verbose --version'
+_sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
+    --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
+    --version'
 _sockcat_opts_connect='-p -s -w --source --source-port --wait'
 _sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns
     --ready-fd --slow-client'
@@ -110,7 +111,7 @@ _sockcat()
     $split && return
 
     # Find the command word and count the operands before the cursor.
-    local i word mode='' first='' nopnd=0 endopts=false
+    local i word mode='' first='' nopnd=0 endopts=false unix=false
     for ((i = 1; i < cword; i++)); do
         word=${words[i]}
         if ! $endopts; then
@@ -129,6 +130,10 @@ _sockcat()
                     ((i++))
                     continue
                     ;;
+                --unix)
+                    unix=true
+                    continue
+                    ;;
                 --*)
                     continue
                     ;;
@@ -138,6 +143,7 @@ _sockcat()
                     local j=1 c
                     while ((j < ${#word})); do
                         c=${word:j:1}
+                        [[ $c == U ]] && unix=true
                         if [[ $c == [mpsw] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
@@ -164,6 +170,18 @@ _sockcat()
             *) return ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        return
+    fi
+
+    # -U: the one operand is a socket's path.
+    if $unix && [[ $mode == connect || $mode == listen ]]; then
+        if ((nopnd == 0)); then
+            if declare -F _filedir >/dev/null; then
+                _filedir
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+        fi
         return
     fi
 

@@ -40,16 +40,41 @@ function __sockcat_words
     end
 end
 
+# __sockcat_unix: true when -U or --unix comes before the token being
+# completed (alone or in a bundle such as -kU).
+function __sockcat_unix
+    for tok in (commandline -opc)
+        switch $tok
+            case --unix
+                return 0
+            case '--*'
+                continue
+            case '-*'
+                string match -qr -- '^-[^mpsw]*U' $tok; and return 0
+        end
+    end
+    return 1
+end
+
 # __sockcat_operand MODE N: true when the command word is MODE and N operands
-# follow it before the token being completed.
+# follow it before the token being completed (HOST and PORT, not -U's PATH).
 function __sockcat_operand -a mode n
+    not __sockcat_unix; or return
     set -l words (__sockcat_words)
     test "$words[1]" = "$mode"; and test (count $words) -eq (math $n + 1)
+end
+
+# __sockcat_unix_path: true where -U's PATH goes: the first operand.
+function __sockcat_unix_path
+    __sockcat_unix; or return
+    set -l words (__sockcat_words)
+    contains -- "$words[1]" connect listen; and test (count $words) -eq 1
 end
 
 # __sockcat_listen_port: true when the next operand of listen is the PORT
 # that follows a HOST: one operand was given, and it was not a port number.
 function __sockcat_listen_port
+    not __sockcat_unix; or return
     set -l words (__sockcat_words)
     test "$words[1]" = listen; and test (count $words) -eq 2; or return
     not string match -qr -- '^[0-9]+$' $words[2]
@@ -74,6 +99,7 @@ complete -c sockcat -n '__sockcat_operand connect 1' -a '(__sockcat_ports)'
 complete -c sockcat -n '__sockcat_operand listen 0' -a '(__sockcat_ports)'
 complete -c sockcat -n '__sockcat_operand listen 0' -a '(__fish_print_addresses)' -d 'Local address'
 complete -c sockcat -n __sockcat_listen_port -a '(__sockcat_ports)'
+complete -c sockcat -n __sockcat_unix_path -F -d 'Socket path'
 
 # Options of both modes.
 complete -c sockcat -s 4 -l ipv4 -d 'Use IPv4 only'
@@ -87,6 +113,8 @@ complete -c sockcat -l no-shutdown -d 'Do not half-close at stdin EOF'
 complete -c sockcat -l recv-only -d 'Never read stdin; send nothing'
 complete -c sockcat -l send-only -d 'Discard what the peer sends'
 complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
+complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a signal'
+complete -c sockcat -s U -l unix -d 'Unix socket: PATH (or @NAME) replaces HOST PORT'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
@@ -98,5 +126,5 @@ complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-op
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port to fd N once listening'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port (-U: PATH) to fd N'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'Block, drop or disconnect (default block)'

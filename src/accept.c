@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "net.h"
 #include "tcp.h"
+#include "unix.h"
 
 /* The kernel caps this at net.core.somaxconn; ask for all it allows. */
 #define BACKLOG 65535
@@ -22,9 +23,24 @@
 #define SPARE_FDS 16
 
 struct sc_listener {
-    uv_tcp_t tcp;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } u;
     struct sc_acceptor *owner;
+    const struct socket_kind *kind;
     bool parked;   /* a connection waits in libuv until a descriptor frees */
+};
+
+/* What accepting a client takes for one kind of socket. */
+struct socket_kind {
+    struct sc_endpoint *(*endpoint_new)(uv_loop_t *loop, int *err);
+    /* Names the client and says whether it may stay (--allow/--deny). */
+    bool (*admit)(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, size_t size);
+    /* Socket options for an accepted client. */
+    void (*tune)(struct sc_endpoint *ep);
 };
 
 /* How many clients fit: the descriptor limit less those already open. */
@@ -58,8 +74,8 @@ static bool rate_limit_ok(struct sc_acceptor *l)
     return true;
 }
 
-/* Fills `name` and says whether the client may stay: ACL and -m. */
-static bool admit(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, size_t size)
+/* Fills `name` and says whether the client's address may stay: ACL. */
+static bool tcp_admit(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, size_t size)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
@@ -82,6 +98,35 @@ static bool admit(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, siz
             return false;
         }
     }
+    return true;
+}
+
+static void tcp_tune(struct sc_endpoint *ep)
+{
+    uv_tcp_nodelay(tcp_endpoint_handle(ep), 1);
+}
+
+/* A Unix socket client is named by its credentials; there is no ACL. */
+static bool unix_admit(struct sc_acceptor *l, struct sc_endpoint *ep, char *name, size_t size)
+{
+    unix_client_name(ep, l->opts->unix_path, name, size);
+    return true;
+}
+
+static void no_tuning(struct sc_endpoint *ep)
+{
+    (void)ep;
+}
+
+static const struct socket_kind tcp_kind = { tcp_endpoint_new, tcp_admit, tcp_tune };
+static const struct socket_kind unix_kind = { unix_endpoint_new, unix_admit, no_tuning };
+
+/* Fills `name` and says whether the client may stay: ACL and -m. */
+static bool admit(struct sc_acceptor *l, struct sc_listener *listener, struct sc_endpoint *ep,
+                  char *name, size_t size)
+{
+    if (!listener->kind->admit(l, ep, name, size))
+        return false;
     if (l->opts->max_conns && l->clients >= l->opts->max_conns) {
         sc_verbose(1, "refused %s: over --max-conns %u", name, l->opts->max_conns);
         return false;
@@ -114,25 +159,26 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     listener->parked = false;
-    ep = tcp_endpoint_new(l->loop, &rc);
+    ep = listener->kind->endpoint_new(l->loop, &rc);
     if (!ep)
         return;
-    if (uv_accept(server, (uv_stream_t *)tcp_endpoint_handle(ep)) < 0 ||
-        !admit(l, ep, name, sizeof(name))) {
+    if (uv_accept(server, &((struct sc_stream_endpoint *)ep)->u.stream) < 0 ||
+        !admit(l, listener, ep, name, sizeof(name))) {
         endpoint_close(ep);
         return;
     }
-    uv_tcp_nodelay(tcp_endpoint_handle(ep), 1);
+    listener->kind->tune(ep);
     sc_verbose(1, "connection from %s", name);
     l->clients++;
     l->on_client(l, ep, name);
 }
 
-/* Tells a script which port we got: --ready-fd. */
+/* Tells a script where we listen: --ready-fd, the port (or -U's PATH). */
 static void announce_ready(struct sc_acceptor *l, unsigned port)
 {
-    char line[16];
-    int len = snprintf(line, sizeof(line), "%u\n", port);
+    char line[SC_NAME_MAX + 2];
+    int len = l->opts->unix_path ? snprintf(line, sizeof(line), "%s\n", l->opts->unix_path)
+                                 : snprintf(line, sizeof(line), "%u\n", port);
 
     if (l->opts->ready_fd < 0)
         return;
@@ -156,26 +202,27 @@ static int listen_on(struct sc_acceptor *l, const struct sockaddr *addr, bool v6
     if (!listener)
         return UV_ENOMEM;
     listener->owner = l;
-    rc = uv_tcp_init_ex(l->loop, &listener->tcp, addr->sa_family);
+    listener->kind = &tcp_kind;
+    rc = uv_tcp_init_ex(l->loop, &listener->u.tcp, addr->sa_family);
     if (rc < 0) {
         free(listener);
         return rc;
     }
-    listener->tcp.data = listener;
+    listener->u.tcp.data = listener;
     if (dual_stack) {
         /* Serve IPv4 too, whatever net.ipv6.bindv6only says. */
         uv_os_fd_t fd;
         int off = 0;
-        if (uv_fileno((uv_handle_t *)&listener->tcp, &fd) == 0)
+        if (uv_fileno((uv_handle_t *)&listener->u.tcp, &fd) == 0)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
     }
-    rc = uv_tcp_bind(&listener->tcp, addr, v6only ? UV_TCP_IPV6ONLY : 0);
+    rc = uv_tcp_bind(&listener->u.tcp, addr, v6only ? UV_TCP_IPV6ONLY : 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&listener->tcp, BACKLOG, on_connection);
+        rc = uv_listen((uv_stream_t *)&listener->u.tcp, BACKLOG, on_connection);
     if (rc == 0)
-        rc = uv_tcp_getsockname(&listener->tcp, (struct sockaddr *)&bound, &len);
+        rc = uv_tcp_getsockname(&listener->u.tcp, (struct sockaddr *)&bound, &len);
     if (rc < 0) {
-        uv_close((uv_handle_t *)&listener->tcp, on_listener_closed);
+        uv_close((uv_handle_t *)&listener->u.tcp, on_listener_closed);
         return rc;
     }
     if (l->count == 0)
@@ -301,6 +348,44 @@ static void listen_on_wildcard(struct sc_acceptor *l)
         listen_ready(l);
 }
 
+/* -U: one listener on a socket file or abstract name. */
+static void listen_on_unix(struct sc_acceptor *l)
+{
+    struct sc_listener *listener;
+    struct sc_unix_addr addr;
+    const char *why = NULL;
+    int rc = unix_addr_parse(l->opts->unix_path, &addr);
+
+    listener = rc == 0 ? calloc(1, sizeof(*listener)) : NULL;
+    if (rc == 0 && !listener)
+        rc = UV_ENOMEM;
+    if (rc == 0) {
+        listener->owner = l;
+        listener->kind = &unix_kind;
+        rc = uv_pipe_init(l->loop, &listener->u.pipe, 0);
+        if (rc < 0)
+            free(listener);
+    }
+    if (rc == 0) {
+        listener->u.pipe.data = listener;
+        rc = unix_listen(&listener->u.pipe, &addr, BACKLOG, &l->unix_file, &why);
+        if (rc == 0)
+            rc = uv_listen(&listener->u.stream, BACKLOG, on_connection);
+        if (rc < 0)
+            uv_close(&listener->u.handle, on_listener_closed);
+    }
+    if (rc < 0) {
+        unix_file_remove(&l->unix_file);
+        snprintf(l->what, sizeof(l->what), "listen on %s%s%s%s", l->opts->unix_path,
+                 why ? " (" : "", why ? why : "", why ? ")" : "");
+        l->on_failed(l, rc, l->what);
+        return;
+    }
+    l->servers[l->count++] = listener;
+    sc_verbose(1, "listening on %s", l->opts->unix_path);
+    listen_ready(l);
+}
+
 void acceptor_start(struct sc_acceptor *l, uv_loop_t *loop, const struct sc_opts *o,
                     sc_accept_cb on_client, sc_accept_fail_cb on_failed, void *data)
 {
@@ -313,6 +398,10 @@ void acceptor_start(struct sc_acceptor *l, uv_loop_t *loop, const struct sc_opts
     l->on_failed = on_failed;
     l->data = data;
     l->client_budget = o->keep_open ? count_client_budget() : SIZE_MAX;
+    if (o->unix_path) {
+        listen_on_unix(l);
+        return;
+    }
     if (!o->host) {
         listen_on_wildcard(l);
         return;
@@ -329,7 +418,7 @@ void acceptor_client_gone(struct sc_acceptor *l)
     l->clients--;
     for (size_t i = 0; i < l->count; i++)
         if (l->servers[i]->parked && l->clients < l->client_budget)
-            on_connection((uv_stream_t *)&l->servers[i]->tcp, 0);
+            on_connection((uv_stream_t *)&l->servers[i]->u.handle, 0);
 }
 
 void acceptor_close(struct sc_acceptor *l)
@@ -341,6 +430,8 @@ void acceptor_close(struct sc_acceptor *l)
     }
     l->closed = true;
     for (size_t i = 0; i < l->count; i++)
-        uv_close((uv_handle_t *)&l->servers[i]->tcp, on_listener_closed);
+        uv_close(&l->servers[i]->u.handle, on_listener_closed);
     l->count = 0;
+    /* Nothing listens any more: the socket file would only mislead. */
+    unix_file_remove(&l->unix_file);
 }

@@ -1,5 +1,6 @@
 /*
- * accept: bind every address HOST names (or the dual-stack wildcard) and
+ * accept: bind every address HOST names (or the dual-stack wildcard, or
+ * -U's socket file, which it removes when it stops listening) and
  * hand each client that passes --allow/--deny and --max-conns to a
  * callback as an endpoint. It knows nothing of what the caller does with
  * it. Near the descriptor limit it stops accepting and lets new clients
@@ -16,6 +17,7 @@
 #include "cli.h"
 #include "endpoint.h"
 #include "net.h"
+#include "unix.h"
 
 #define SC_MAX_LISTENERS 8
 
@@ -23,7 +25,7 @@ struct sc_listener;
 struct sc_acceptor;
 
 /* A client: `ep` is now the callee's (set its events, close it when done);
- * `name` is printable ("ADDR PORT"). Call acceptor_client_gone() once it
+ * `name` is printable ("ADDR PORT", or "pid P uid U on PATH" with -U). Call acceptor_client_gone() once it
  * has closed, so that its descriptor counts as free again. */
 typedef void (*sc_accept_cb)(struct sc_acceptor *a, struct sc_endpoint *ep, const char *name);
 
@@ -44,7 +46,8 @@ struct sc_acceptor {
     size_t client_budget;      /* clients that fit under the descriptor limit */
     bool closed;
     uint64_t last_fd_warning_ns;
-    char what[NET_HOST_PORT_SIZE + 32];
+    struct sc_unix_file unix_file;   /* -U: the socket file to remove */
+    char what[SC_NAME_MAX + 32];     /* a path (-U) or "HOST PORT" */
 };
 
 /* Starts listening (maybe after resolving) as `opts` say. */

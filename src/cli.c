@@ -51,13 +51,15 @@ static const struct option_spec option_specs[] = {
     { "no-shutdown", no_argument,       OPT_NO_SHUTDOWN, FOR_BOTH,    NULL,          "do not half-close at stdin EOF" },
     { "numeric",     no_argument,       'n',             FOR_BOTH,    NULL,          "no DNS: HOST is a numeric address" },
     { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
-    { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port to fd N once listening" },
+    { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
     { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
+    { "udp",         no_argument,       'u',             FOR_BOTH,    NULL,          "UDP: one datagram per read; runs until a signal" },
+    { "unix",        no_argument,       'U',             FOR_BOTH,    NULL,          "Unix socket: PATH (or @NAME) replaces HOST PORT" },
     { "verbose",     no_argument,       'v',             FOR_BOTH,    NULL,          "say more on stderr (repeatable)" },
     { "version",     no_argument,       'V',             FOR_BOTH,    NULL,          "show the version and exit" },
     { "wait",        required_argument, 'w',             FOR_CONNECT, "SECS",        "give up connecting after SECS seconds" },
@@ -88,19 +90,26 @@ static void print_help(FILE *out)
 {
     fputs("Usage: sockcat connect [OPTIONS] HOST PORT\n"
           "       sockcat listen [OPTIONS] [HOST] PORT\n"
-          "Send stdin to a TCP peer and the peer's bytes to stdout, both at once.\n"
-          "End of stdin half-closes the connection; sockcat exits when both\n"
-          "directions are done. PORT is a number or a service name.\n", out);
+          "       sockcat connect|listen -U [OPTIONS] PATH\n"
+          "Send stdin to a TCP or Unix socket peer and the peer's bytes to stdout,\n"
+          "both at once. End of stdin half-closes the connection; sockcat exits\n"
+          "when both directions are done. PORT is a number or a service name;\n"
+          "PATH is a socket file, or @NAME in Linux's abstract namespace.\n"
+          "With -u, UDP: each read of stdin is sent as one datagram and each\n"
+          "datagram received is written whole; UDP has no end of stream, so\n"
+          "sockcat goes on printing replies until a signal.\n", out);
     print_option_group(out, "Options for both modes", FOR_BOTH);
     print_option_group(out, "Connect options", FOR_CONNECT);
     print_option_group(out, "Listen options", FOR_LISTEN);
     fputs("\nExamples:\n"
           "  sockcat listen 4000 > backup.tar        receive a file on port 4000\n"
-          "  sockcat connect host 4000 < backup.tar  send it from another machine\n", out);
+          "  sockcat connect host 4000 < backup.tar  send it from another machine\n"
+          "  sockcat listen -U /tmp/s.sock           the same between local processes\n"
+          "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
-static int parse_port(const char *text)
+static int parse_port(const char *text, const char *proto)
 {
     if (text[0] >= '0' && text[0] <= '9') {
         unsigned long value = 0;
@@ -115,19 +124,19 @@ static int parse_port(const char *text)
     }
     if (text[0] == '\0')
         return -1;
-    struct servent *service = getservbyname(text, "tcp");
+    struct servent *service = getservbyname(text, proto);
     return service ? ntohs((uint16_t)service->s_port) : -1;
 }
 
-static int port_or_complain(const char *text, int *port)
+static int port_or_complain(const char *text, int *port, bool udp)
 {
-    *port = parse_port(text);
+    *port = parse_port(text, udp ? "udp" : "tcp");
     if (*port >= 0)
         return 0;
     if (text[0] == '\0' || (text[0] >= '0' && text[0] <= '9') || text[0] == '-')
         sc_usage_error("invalid port '%s': must be an integer from 0 to 65535", text);
     else
-        sc_usage_error("invalid port '%s': no such TCP service", text);
+        sc_usage_error("invalid port '%s': no such %s service", text, udp ? "UDP" : "TCP");
     return -1;
 }
 
@@ -348,18 +357,21 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case '4': o->family = AF_INET; return 0;
     case '6': o->family = AF_INET6; return 0;
     case 'k': o->keep_open = true; return 0;
+    case 'u': o->udp = true; return 0;
     case 'n': o->numeric = true; return 0;
     case 'P': o->progress = true; return 0;
+    case 'U': o->unix_path = ""; return 0;  /* the operand fills it in */
     case 'v': sc_verbosity++; return 0;
     case OPT_NO_SHUTDOWN: o->no_shutdown = true; return 0;
     case OPT_RECV_ONLY: o->recv_only = true; return 0;
     case OPT_SEND_ONLY: o->send_only = true; return 0;
     case 'w': return parse_wait(arg, &o->wait_seconds);
     case 's':
+        /* Checked once the pairs are: what -s may name depends on -U. */
         o->source_addr = arg;
-        return parse_source(arg, &o->source_family);
+        return 0;
     case 'p':
-        if (port_or_complain(arg, &port) < 0)
+        if (port_or_complain(arg, &port, o->udp) < 0)
             return -1;
         o->source_port = port;
         return 0;
@@ -390,26 +402,88 @@ static size_t spec_index(int id)
     return 0;
 }
 
+/* Stands for an operand in the table of conflicting pairs. */
+enum { GIVEN_PORT_OPERAND = -1 };
+
+/*
+ * Pairs that make no sense together: each is a usage error naming both,
+ * and saying why when the pair alone does not make it plain.
+ * A transport that rules out an option adds its rows here.
+ */
+static const struct conflict {
+    int a, b;          /* option ids, or GIVEN_ values */
+    const char *why;   /* NULL: the names say it */
+} conflicts[] = {
+    { '4', '6', NULL },
+    { OPT_SEND_ONLY, OPT_RECV_ONLY, NULL },
+    { 'U', 'u', "Unix datagram sockets are not supported" },
+    /* A Unix socket has a path, not an address, a port or a name to look up. */
+    { 'U', '4', NULL },
+    { 'U', '6', NULL },
+    { 'U', 'n', NULL },
+    { 'U', OPT_ALLOW, NULL },
+    { 'U', OPT_DENY, NULL },
+    { 'U', 's', NULL },
+    { 'U', 'p', NULL },
+    { 'U', GIVEN_PORT_OPERAND, NULL },
+    /* What UDP has no use for. */
+    { 'u', OPT_NO_SHUTDOWN, "UDP sends no end of stream to hold back" },
+    { 'u', OPT_SLOW_CLIENT, "UDP drops a datagram the socket cannot take now" },
+    { 'u', 'w', "a UDP socket connects at once" },
+};
+
+/* What the command line held, for the table of conflicts. */
+struct given {
+    const unsigned char *seen;   /* by index in option_specs */
+    bool port_operand;
+};
+
+static bool was_given(const struct given *g, int id)
+{
+    if (id == GIVEN_PORT_OPERAND)
+        return g->port_operand;
+    return g->seen[spec_index(id)];
+}
+
+/* "-U", "--allow" or "a PORT operand", for messages. */
+static void describe(int id, char *out, size_t size)
+{
+    const struct option_spec *spec = spec_for(id);
+
+    if (id == GIVEN_PORT_OPERAND)
+        snprintf(out, size, "a PORT operand");
+    else if (id < 256)
+        snprintf(out, size, "-%c", id);
+    else
+        snprintf(out, size, "--%s", spec ? spec->name : "?");
+}
+
 /* Options valid in the chosen mode only, and pairs that exclude each other. */
-static int check_combinations(const struct sc_opts *o, const unsigned char *seen)
+static int check_combinations(struct sc_opts *o, const struct given *g)
 {
     unsigned mode_bit = o->mode == SC_MODE_CONNECT ? FOR_CONNECT : FOR_LISTEN;
+    char a[32], b[32];
 
     for (size_t i = 0; i < OPTION_COUNT; i++) {
-        if (seen[i] && !(option_specs[i].modes & mode_bit)) {
+        if (g->seen[i] && !(option_specs[i].modes & mode_bit)) {
             sc_usage_error("option --%s: not valid with %s", option_specs[i].name,
                            o->mode == SC_MODE_CONNECT ? "connect" : "listen");
             return -1;
         }
     }
-    if (seen[spec_index('4')] && seen[spec_index('6')]) {
-        sc_usage_error("conflicting options: -4 and -6");
-        return -1;
+    for (size_t i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
+        if (was_given(g, conflicts[i].a) && was_given(g, conflicts[i].b)) {
+            describe(conflicts[i].a, a, sizeof(a));
+            describe(conflicts[i].b, b, sizeof(b));
+            if (conflicts[i].why)
+                sc_usage_error("conflicting options: %s and %s (%s)", a, b, conflicts[i].why);
+            else
+                sc_usage_error("conflicting options: %s and %s", a, b);
+            return -1;
+        }
     }
-    if (o->send_only && o->recv_only) {
-        sc_usage_error("conflicting options: --send-only and --recv-only");
+    if (o->source_addr && parse_source(o->source_addr, &o->source_family) < 0)
         return -1;
-    }
     if (o->source_addr && o->family != AF_UNSPEC && o->family != o->source_family) {
         sc_usage_error("conflicting options: %s and -s %s (an %s address)",
                        o->family == AF_INET ? "-4" : "-6", o->source_addr,
@@ -450,10 +524,32 @@ static int parse_command(const char *word, struct sc_opts *o)
     return 0;
 }
 
-/* HOST PORT for connect, [HOST] PORT for listen. */
+/* -U PATH: one operand, a path or @NAME. */
+static int parse_unix_operand(char **words, int count, struct sc_opts *o)
+{
+    if (count < 1) {
+        sc_usage_error("missing operand: -U needs PATH");
+        return -1;
+    }
+    if (count > 1) {
+        sc_usage_error("extra operand: '%s'", words[1]);
+        return -1;
+    }
+    if (words[0][0] == '\0' || strcmp(words[0], "@") == 0) {
+        sc_usage_error("invalid path '%s': must name a file, or @NAME", words[0]);
+        return -1;
+    }
+    o->unix_path = words[0];
+    return 0;
+}
+
+/* HOST PORT for connect, [HOST] PORT for listen; PATH with -U. */
 static int parse_operands(char **words, int count, struct sc_opts *o)
 {
     int min = o->mode == SC_MODE_CONNECT ? 2 : 1, port;
+
+    if (o->unix_path)
+        return parse_unix_operand(words, count, o);
 
     if (count < min) {
         sc_usage_error("missing operand: %s", o->mode == SC_MODE_CONNECT
@@ -470,7 +566,7 @@ static int parse_operands(char **words, int count, struct sc_opts *o)
         sc_usage_error("invalid host '': must not be empty");
         return -1;
     }
-    if (port_or_complain(words[count - 1], &port) < 0)
+    if (port_or_complain(words[count - 1], &port, o->udp) < 0)
         return -1;
     if (port == 0 && o->mode == SC_MODE_CONNECT) {
         sc_usage_error("invalid port '%s': connect needs a port from 1 to 65535",
@@ -528,8 +624,11 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
         if (apply_option(o, id, optarg) < 0)
             return SC_EXIT_USAGE;
     }
-    if (parse_command(optind < argc ? argv[optind] : NULL, o) < 0 ||
-        check_combinations(o, seen) < 0 ||
+    if (parse_command(optind < argc ? argv[optind] : NULL, o) < 0)
+        return SC_EXIT_USAGE;
+    /* -U takes one operand, PATH: a second one is a PORT. */
+    struct given given = { seen, o->unix_path && argc - optind - 1 == 2 };
+    if (check_combinations(o, &given) < 0 ||
         parse_operands(argv + optind + 1, argc - optind - 1, o) < 0 ||
         check_source_reaches_host(o) < 0)
         return SC_EXIT_USAGE;

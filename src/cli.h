@@ -23,10 +23,12 @@ enum sc_stats_format { SC_STATS_NONE, SC_STATS_TEXT, SC_STATS_JSON };
 struct sc_opts {
     enum sc_mode mode;
     const char *host;         /* NULL: listen on every interface */
+    const char *unix_path;    /* -U: PATH or @NAME instead of HOST PORT */
     unsigned port;
     int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
     bool numeric;
     bool keep_open;
+    bool udp;                 /* -u: datagrams instead of a stream */
     bool send_only;
     bool recv_only;
     bool no_shutdown;

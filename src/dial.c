@@ -6,6 +6,7 @@
 
 #include "diag.h"
 #include "tcp.h"
+#include "unix.h"
 
 static void try_next_address(struct sc_dialer *d);
 
@@ -196,6 +197,26 @@ static void on_deadline(uv_timer_t *timer)
     give_up(d, UV_ETIMEDOUT);
 }
 
+/* -U: a Unix stream connect completes (or fails) at once. */
+static void dial_unix(struct sc_dialer *d)
+{
+    const char *path = d->opts->unix_path;
+    struct sc_endpoint *ep = NULL;
+    struct sc_unix_addr addr;
+    int rc = unix_addr_parse(path, &addr);
+
+    if (rc == 0)
+        rc = unix_connect(d->loop, &addr, &ep);
+    if (rc < 0) {
+        snprintf(d->what, sizeof(d->what), "connect to %s", path);
+        fail(d, rc);
+        return;
+    }
+    dialer_finish(d);
+    sc_verbose(1, "connected to %s", path);
+    d->on_done(d, ep, path, 0, NULL);
+}
+
 void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
                   sc_dial_cb on_done, void *data)
 {
@@ -206,7 +227,8 @@ void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
     d->opts = o;
     d->on_done = on_done;
     d->data = data;
-    net_host_port(d->target, sizeof(d->target), o->host, o->port);
+    if (o->host)  /* -U has a path instead */
+        net_host_port(d->target, sizeof(d->target), o->host, o->port);
     uv_timer_init(loop, &d->deadline);
     d->deadline.data = d;
     if (o->wait_seconds > 0) {
@@ -215,6 +237,10 @@ void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
         uv_timer_start(&d->deadline, on_deadline, ms > 0 ? ms : 1, 0);
     }
 
+    if (o->unix_path) {
+        dial_unix(d);
+        return;
+    }
     rc = net_lookup_start(loop, &d->lookup, o->host, o->family, o->numeric, false,
                           on_resolved, d);
     if (rc < 0) {

@@ -1,6 +1,7 @@
 /*
  * dial: resolve HOST, then try each address in turn until one answers
- * (-s/-p bind the local end first; -w bounds the whole attempt). The
+ * (-s/-p bind the local end first; -w bounds the whole attempt), or
+ * connect to -U's socket path. The
  * connected socket is handed back as an endpoint; dial knows nothing of
  * what the caller does with it.
  */

@@ -17,6 +17,7 @@
 #include "counters.h"
 #include "dial.h"
 #include "stats.h"
+#include "udp.h"
 
 /* Everything one run of sockcat holds. */
 struct sc_session {
@@ -26,6 +27,7 @@ struct sc_session {
     struct sc_conv conv;
     struct sc_dialer dialer;
     struct sc_acceptor acceptor;
+    struct sc_udp_service udp;
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
 };
@@ -34,6 +36,7 @@ struct sc_mode_ops {
     const char *name;
     enum sc_mode_kind { SC_KIND_CONNECT, SC_KIND_LISTEN } kind;
     bool keep_open;
+    bool datagram;            /* -u */
     /* Starts dialing or listening; results come through the conversation. */
     void (*start)(struct sc_session *s);
     /* A connected endpoint: the dialer's or a new client. */

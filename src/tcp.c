@@ -29,7 +29,7 @@ static void unowned_closed(struct sc_endpoint *ep)
     free(ep);
 }
 
-static const struct sc_endpoint_events unowned_events = {
+const struct sc_endpoint_events socket_unowned_events = {
     .on_data = unowned_data,
     .on_eof = unowned_eof,
     .on_read_error = unowned_status,
@@ -51,7 +51,7 @@ struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err)
         free(sep);
         return NULL;
     }
-    stream_endpoint_setup(sep, SC_END_SHUTDOWN, &unowned_events, NULL);
+    stream_endpoint_setup(sep, SC_END_SHUTDOWN, &socket_unowned_events, NULL);
     return &sep->base;
 }
 

@@ -11,6 +11,10 @@
 
 #include "endpoint.h"
 
+/* What a socket endpoint nobody has taken yet does with its events:
+ * nothing, and frees itself once closed. Every socket kind starts so. */
+extern const struct sc_endpoint_events socket_unowned_events;
+
 /* An endpoint with an initialised TCP handle; NULL with *err set on failure. */
 struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err);
 

@@ -246,6 +246,20 @@ testBashOperands() {
         "$(th_bash_one 'sockcat connect example.org 80 ')"
 }
 
+testBashUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "bash: -U PATH" \
+        "$(cd "$th_home" && th_bash_one 'sockcat connect -U run/ap')" run/app.sock
+    th_has_all "bash: listen -kU PATH" \
+        "$(cd "$th_home" && th_bash_one 'sockcat listen -kU run/ap')" run/app.sock
+    th_has_all "bash: -U before the command" \
+        "$(cd "$th_home" && th_bash_one 'sockcat --unix listen run/ap')" run/app.sock
+    assertEquals "bash: no PORT after -U PATH" "" \
+        "$(cd "$th_home" && th_bash_one 'sockcat connect -U run/app.sock ')"
+    th_has_all "bash: -U offered" "$(th_bash_one 'sockcat connect -')" -U --unix
+    th_has_all "bash: -u offered" "$(th_bash_one 'sockcat listen -')" -u --udp
+}
+
 testBashOperandsAfterIPv6() {
     # readline breaks "::1" into "::" "1" (":" is in COMP_WORDBREAKS); it
     # is still one operand.
@@ -336,6 +350,17 @@ testFishOperands() {
         "$(th_fish 'sockcat listen 127.0.0.1 ss')" ssh
 }
 
+testFishUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "fish: -U PATH" \
+        "$(cd "$th_home" && th_fish 'sockcat connect -U run/ap')" run/app.sock
+    th_has_all "fish: listen -kU PATH" \
+        "$(cd "$th_home" && th_fish 'sockcat listen -kU run/ap')" run/app.sock
+    th_has_none "fish: no port for -U" \
+        "$(cd "$th_home" && th_fish 'sockcat listen -U ss')" ssh
+    th_has_all "fish: -U offered" "$(th_fish 'sockcat connect --un')" --unix
+}
+
 testFishNoPortAfterListenPort() {
     # The PORT was given; an option after it does not make room for another.
     assertEquals "fish: listen PORT -k" "" \
@@ -412,6 +437,20 @@ testZshOperands() {
         ssh
     th_has_all "zsh: listen HOST PORT" \
         "$(th_zsh 'sockcat listen 127.0.0.1 htt')" http https
+}
+
+testZshUnixPath() {
+    mkdir -p "$th_home/run" && : >"$th_home/run/app.sock"
+    th_has_all "zsh: -U PATH" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat connect -U ap')" app.sock
+    th_has_all "zsh: -U before the command" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat -U listen ap')" app.sock
+    th_has_none "zsh: no port for -U" \
+        "$(cd "$th_home/run" && th_zsh 'sockcat listen -U ss')" ssh
+    th_has_all "zsh: both transports offered" "$(th_zsh 'sockcat connect --')" --udp --unix
+    # -U with -u is a usage error: neither offers the other.
+    th_has_none "zsh: no --udp after -U" "$(th_zsh 'sockcat connect -U --')" --udp
+    th_has_none "zsh: no --unix after -u" "$(th_zsh 'sockcat listen -u --')" --unix
 }
 
 testZshOptionsAfterCommand() {
