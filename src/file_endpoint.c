@@ -8,13 +8,9 @@
 #include <stdlib.h>
 
 #include "endpoint.h"
+#include "write_queue.h"
 
 #define WRITE_BATCH 16
-
-struct pending {
-    struct pending *next;
-    struct sc_chunk *chunk;
-};
 
 struct sc_file_endpoint {
     struct sc_endpoint base;
@@ -26,8 +22,7 @@ struct sc_file_endpoint {
     struct sc_chunk *reading_into;
     bool read_busy;
     bool write_busy;
-    struct pending *head, *tail;
-    size_t head_offset;        /* bytes of the head chunk already written */
+    struct sc_write_queue queue;
     int write_error;           /* a write that failed to start, to report */
 };
 
@@ -139,58 +134,13 @@ static void file_on_notify(uv_timer_t *timer)
         fep->base.events->on_written(&fep->base, 0, rc);
         return;
     }
-    if (fep->base.ending && !fep->base.ended && !fep->head) {
+    if (fep->base.ending && !fep->base.ended && write_queue_empty(&fep->queue)) {
         fep->base.ended = true;
         fep->base.events->on_ended(&fep->base, 0);
     }
 }
 
 static void file_issue_write(struct sc_file_endpoint *fep);
-
-/* Forgets every queued chunk, with no events (closing, or after an error). */
-static void file_drop_queue(struct sc_file_endpoint *fep)
-{
-    while (fep->head) {
-        struct pending *p = fep->head;
-        fep->head = p->next;
-        fep->base.queued -= p->chunk->len - fep->head_offset;
-        fep->base.queued_chunks--;
-        fep->head_offset = 0;
-        chunk_unref(p->chunk);
-        free(p);
-    }
-    fep->tail = NULL;
-}
-
-/* Advances the queue past `written` bytes, reporting each finished chunk. */
-static void file_retire(struct sc_file_endpoint *fep, size_t written)
-{
-    struct sc_endpoint *ep = &fep->base;
-
-    while (fep->head && !ep->closing) {
-        struct pending *p = fep->head;
-        size_t left = p->chunk->len - fep->head_offset;
-        if (written < left) {
-            /* A short write: the rest of this chunk goes out next time. */
-            fep->head_offset += written;
-            ep->queued -= written;
-            ep->bytes_written += written;
-            return;
-        }
-        written -= left;
-        ep->queued -= left;
-        ep->queued_chunks--;
-        ep->bytes_written += left;
-        fep->head = p->next;
-        if (!fep->head)
-            fep->tail = NULL;
-        fep->head_offset = 0;
-        size_t len = p->chunk->len;
-        chunk_unref(p->chunk);
-        free(p);
-        ep->events->on_written(ep, len, 0);
-    }
-}
 
 static void file_on_written(uv_fs_t *req)
 {
@@ -201,19 +151,19 @@ static void file_on_written(uv_fs_t *req)
     uv_fs_req_cleanup(req);
     fep->write_busy = false;
     if (!ep->closing && result < 0) {
-        size_t len = fep->head ? fep->head->chunk->len : 0;
-        file_drop_queue(fep);
+        size_t len = write_queue_head_len(&fep->queue);
+        write_queue_clear(&fep->queue, ep);
         ep->events->on_written(ep, len, (int)result);
         return;
     }
     if (!ep->closing)
-        file_retire(fep, (size_t)result);
+        write_queue_retire(&fep->queue, ep, (size_t)result);
     if (ep->closing) {
-        file_drop_queue(fep);
+        write_queue_clear(&fep->queue, ep);
         file_maybe_closed(fep);
         return;
     }
-    if (fep->head)
+    if (!write_queue_empty(&fep->queue))
         file_issue_write(fep);
     else if (ep->ending && !ep->ended)
         uv_timer_start(&fep->notifier, file_on_notify, 0, 0);
@@ -222,20 +172,15 @@ static void file_on_written(uv_fs_t *req)
 static void file_issue_write(struct sc_file_endpoint *fep)
 {
     uv_buf_t bufs[WRITE_BATCH];
-    unsigned count = 0;
+    unsigned count = write_queue_fill(&fep->queue, bufs, WRITE_BATCH, NULL);
     int rc;
 
-    for (struct pending *p = fep->head; p && count < WRITE_BATCH; p = p->next) {
-        size_t offset = count == 0 ? fep->head_offset : 0;
-        bufs[count++] = uv_buf_init(p->chunk->data + offset,
-                                    (unsigned)(p->chunk->len - offset));
-    }
     fep->write_req.data = fep;
     rc = uv_fs_write(fep->loop, &fep->write_req, fep->fd, bufs, count, -1, file_on_written);
     if (rc < 0) {
         /* Report it from the loop, as a failed request would be. */
         fep->write_error = rc;
-        file_drop_queue(fep);
+        write_queue_clear(&fep->queue, &fep->base);
         uv_timer_start(&fep->notifier, file_on_notify, 0, 0);
         return;
     }
@@ -245,23 +190,13 @@ static void file_issue_write(struct sc_file_endpoint *fep)
 static int file_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     struct sc_file_endpoint *fep = file_of(ep);
-    struct pending *p;
+    int rc;
 
     if (ep->closing || ep->ending)
         return UV_EPIPE;
-    p = malloc(sizeof(*p));
-    if (!p)
-        return UV_ENOMEM;
-    chunk_ref(chunk);
-    p->chunk = chunk;
-    p->next = NULL;
-    if (fep->tail)
-        fep->tail->next = p;
-    else
-        fep->head = p;
-    fep->tail = p;
-    ep->queued += chunk->len;
-    ep->queued_chunks++;
+    rc = write_queue_push(&fep->queue, ep, chunk);
+    if (rc < 0)
+        return rc;
     if (!fep->write_busy)
         file_issue_write(fep);
     return 0;
@@ -274,7 +209,7 @@ static void file_end(struct sc_endpoint *ep)
     if (ep->ending || ep->closing)
         return;
     ep->ending = true;
-    if (!fep->head && !fep->write_busy)
+    if (write_queue_empty(&fep->queue) && !fep->write_busy)
         uv_timer_start(&fep->notifier, file_on_notify, 0, 0);
 }
 
@@ -289,7 +224,7 @@ static void file_close(struct sc_endpoint *ep)
     uv_timer_stop(&fep->notifier);
     /* Chunks not yet handed to the kernel are dropped now. */
     if (!fep->write_busy)
-        file_drop_queue(fep);
+        write_queue_clear(&fep->queue, ep);
     file_maybe_closed(fep);
 }
 

@@ -19,15 +19,11 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "write_queue.h"
 
 /* Chunks handed to one sendmsg, and recv calls per readiness report. */
 #define SEND_BATCH 16
 #define READS_PER_WAKEUP 4
-
-struct pending {
-    struct pending *next;
-    struct sc_chunk *chunk;
-};
 
 struct sc_socket_endpoint {
     struct sc_endpoint base;
@@ -36,8 +32,7 @@ struct sc_socket_endpoint {
     uv_poll_t poll;          /* watches epfd */
     uint32_t watching;       /* the events fd is registered for in epfd */
     bool polling;
-    struct pending *head, *tail;
-    size_t head_offset;      /* bytes of the head chunk already sent */
+    struct sc_write_queue queue;
 };
 
 static struct sc_socket_endpoint *socket_of(struct sc_endpoint *ep)
@@ -57,7 +52,7 @@ static int socket_update_interest(struct sc_socket_endpoint *sep)
         return 0;
     if (ep->reading)
         want |= EPOLLIN;
-    if (sep->head)
+    if (!write_queue_empty(&sep->queue))
         want |= EPOLLOUT;
     if (want != sep->watching) {
         struct epoll_event ev = { .events = want, .data.fd = sep->fd };
@@ -81,21 +76,6 @@ static int socket_update_interest(struct sc_socket_endpoint *sep)
     return 0;
 }
 
-/* Forgets every queued chunk, with no events (closing, or after an error). */
-static void socket_drop_queue(struct sc_socket_endpoint *sep)
-{
-    while (sep->head) {
-        struct pending *p = sep->head;
-        sep->head = p->next;
-        sep->base.queued -= p->chunk->len - sep->head_offset;
-        sep->base.queued_chunks--;
-        sep->head_offset = 0;
-        chunk_unref(p->chunk);
-        free(p);
-    }
-    sep->tail = NULL;
-}
-
 /* The queue is empty and end() was called: half-close the socket. */
 static void socket_finish_end(struct sc_socket_endpoint *sep)
 {
@@ -107,52 +87,15 @@ static void socket_finish_end(struct sc_socket_endpoint *sep)
     ep->events->on_ended(ep, rc);
 }
 
-/* Advances the queue past `sent` bytes, reporting each finished chunk. */
-static void socket_retire(struct sc_socket_endpoint *sep, size_t sent)
-{
-    struct sc_endpoint *ep = &sep->base;
-
-    while (sep->head && !ep->closing) {
-        struct pending *p = sep->head;
-        size_t left = p->chunk->len - sep->head_offset;
-        if (sent < left) {
-            sep->head_offset += sent;
-            ep->queued -= sent;
-            ep->bytes_written += sent;
-            return;
-        }
-        sent -= left;
-        ep->queued -= left;
-        ep->queued_chunks--;
-        ep->bytes_written += left;
-        sep->head = p->next;
-        if (!sep->head)
-            sep->tail = NULL;
-        sep->head_offset = 0;
-        size_t len = p->chunk->len;
-        chunk_unref(p->chunk);
-        free(p);
-        ep->events->on_written(ep, len, 0);
-    }
-}
-
 /* One sendmsg of the queue's head; the bytes sent, 0 for "not now", or -errno. */
 static ssize_t socket_send_some(struct sc_socket_endpoint *sep, size_t *asked)
 {
-    struct iovec iov[SEND_BATCH];
-    struct msghdr msg = { .msg_iov = iov };
-    size_t count = 0;
+    uv_buf_t bufs[SEND_BATCH];
+    /* On Unix a uv_buf_t may be cast to a struct iovec (uv/unix.h). */
+    struct msghdr msg = { .msg_iov = (struct iovec *)bufs };
     ssize_t n;
 
-    *asked = 0;
-    for (struct pending *p = sep->head; p && count < SEND_BATCH; p = p->next) {
-        size_t offset = count == 0 ? sep->head_offset : 0;
-        iov[count].iov_base = p->chunk->data + offset;
-        iov[count].iov_len = p->chunk->len - offset;
-        *asked += iov[count].iov_len;
-        count++;
-    }
-    msg.msg_iovlen = count;
+    msg.msg_iovlen = write_queue_fill(&sep->queue, bufs, SEND_BATCH, asked);
     do
         n = sendmsg(sep->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -166,22 +109,22 @@ static void socket_flush(struct sc_socket_endpoint *sep)
 {
     struct sc_endpoint *ep = &sep->base;
 
-    while (sep->head && !ep->closing) {
+    while (!write_queue_empty(&sep->queue) && !ep->closing) {
         size_t asked;
         ssize_t n = socket_send_some(sep, &asked);
         if (n < 0) {
-            size_t len = sep->head->chunk->len;
-            socket_drop_queue(sep);
+            size_t len = write_queue_head_len(&sep->queue);
+            write_queue_clear(&sep->queue, ep);
             ep->events->on_written(ep, len, (int)n);
             return;
         }
         if (n == 0)
             return;
-        socket_retire(sep, (size_t)n);
+        write_queue_retire(&sep->queue, ep, (size_t)n);
         if ((size_t)n < asked)
             return;  /* the socket is full: wait for room */
     }
-    if (!ep->closing && ep->ending && !ep->ended && !sep->head)
+    if (!ep->closing && ep->ending && !ep->ended && write_queue_empty(&sep->queue))
         socket_finish_end(sep);
 }
 
@@ -230,9 +173,9 @@ static void socket_on_poll(uv_poll_t *handle, int status, int events)
     (void)events;
     if (status < 0) {
         /* The epoll instance itself failed: nothing more can move. */
-        if (sep->head) {
-            size_t len = sep->head->chunk->len;
-            socket_drop_queue(sep);
+        if (!write_queue_empty(&sep->queue)) {
+            size_t len = write_queue_head_len(&sep->queue);
+            write_queue_clear(&sep->queue, ep);
             ep->events->on_written(ep, len, status);
         }
         if (ep->reading && !ep->closing) {
@@ -244,7 +187,7 @@ static void socket_on_poll(uv_poll_t *handle, int status, int events)
     }
     /* Which of the two is ready does not matter: a try that finds nothing
      * costs one system call, and each endpoint mostly moves one way. */
-    if (sep->head)
+    if (!write_queue_empty(&sep->queue))
         socket_flush(sep);
     if (ep->reading && !ep->closing)
         socket_drain(sep);
@@ -270,23 +213,13 @@ static void socket_read_stop(struct sc_endpoint *ep)
 static int socket_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     struct sc_socket_endpoint *sep = socket_of(ep);
-    struct pending *p;
+    int rc;
 
     if (ep->closing || ep->ending)
         return UV_EPIPE;
-    p = malloc(sizeof(*p));
-    if (!p)
-        return UV_ENOMEM;
-    chunk_ref(chunk);
-    p->chunk = chunk;
-    p->next = NULL;
-    if (sep->tail)
-        sep->tail->next = p;
-    else
-        sep->head = p;
-    sep->tail = p;
-    ep->queued += chunk->len;
-    ep->queued_chunks++;
+    rc = write_queue_push(&sep->queue, ep, chunk);
+    if (rc < 0)
+        return rc;
     return socket_update_interest(sep);
 }
 
@@ -297,7 +230,7 @@ static void socket_end(struct sc_endpoint *ep)
     if (ep->ending || ep->closing)
         return;
     ep->ending = true;
-    if (!sep->head)
+    if (write_queue_empty(&sep->queue))
         socket_finish_end(sep);
 }
 
@@ -318,7 +251,7 @@ static void socket_close(struct sc_endpoint *ep)
         return;
     ep->closing = true;
     ep->reading = false;
-    socket_drop_queue(sep);
+    write_queue_clear(&sep->queue, ep);
     uv_close((uv_handle_t *)&sep->poll, socket_on_closed);
 }
 
