@@ -12,7 +12,8 @@
 #include "endpoint.h"
 
 /* What a socket endpoint nobody has taken yet does with its events:
- * nothing, and frees itself once closed. Every socket kind starts so. */
+ * nothing, and frees itself once closed (so the endpoint must be the first
+ * member of what was allocated). Every socket kind starts so. */
 extern const struct sc_endpoint_events socket_unowned_events;
 
 /* An endpoint with an initialised TCP handle; NULL with *err set on failure. */

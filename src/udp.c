@@ -11,6 +11,7 @@
 #include "acl.h"
 #include "diag.h"
 #include "net.h"
+#include "tcp.h"
 
 /* ---- the socket, shared by the service and its peers ---- */
 
@@ -395,42 +396,6 @@ static const struct sc_endpoint_ops udp_peer_ops = {
     .close = peer_close,
 };
 
-/* Until someone takes the peer, its events are ignored and close frees it. */
-static void unowned_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
-{
-    (void)ep;
-    chunk_unref(chunk);
-}
-
-static void unowned_eof(struct sc_endpoint *ep)
-{
-    (void)ep;
-}
-
-static void unowned_status(struct sc_endpoint *ep, int status)
-{
-    (void)ep, (void)status;
-}
-
-static void unowned_written(struct sc_endpoint *ep, size_t len, int status)
-{
-    (void)ep, (void)len, (void)status;
-}
-
-static void unowned_closed(struct sc_endpoint *ep)
-{
-    free(ep);
-}
-
-static const struct sc_endpoint_events unowned_events = {
-    .on_data = unowned_data,
-    .on_eof = unowned_eof,
-    .on_read_error = unowned_status,
-    .on_written = unowned_written,
-    .on_ended = unowned_status,
-    .on_closed = unowned_closed,
-};
-
 static struct sc_udp_peer *peer_new(struct sc_udp_socket *sock, struct sc_udp_service *svc,
                                     const struct sockaddr *addr, bool connected)
 {
@@ -438,7 +403,9 @@ static struct sc_udp_peer *peer_new(struct sc_udp_socket *sock, struct sc_udp_se
 
     if (!p)
         return NULL;
-    p->base = (struct sc_endpoint){ .ops = &udp_peer_ops, .events = &unowned_events };
+    /* Until someone takes the peer, its events are ignored and close frees
+     * it: base is the peer's first member, so freeing the endpoint frees p. */
+    p->base = (struct sc_endpoint){ .ops = &udp_peer_ops, .events = &socket_unowned_events };
     p->sock = sock;
     p->svc = svc;
     memcpy(&p->addr, addr, addr_len(addr));
