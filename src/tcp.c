@@ -38,7 +38,7 @@ const struct sc_endpoint_events socket_unowned_events = {
     .on_closed = unowned_closed,
 };
 
-struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err)
+struct sc_endpoint *unowned_stream_new(uv_loop_t *loop, stream_handle_init *init, int *err)
 {
     struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
 
@@ -46,13 +46,23 @@ struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err)
         *err = UV_ENOMEM;
         return NULL;
     }
-    *err = uv_tcp_init(loop, &sep->u.tcp);
+    *err = init(loop, sep);
     if (*err < 0) {
         free(sep);
         return NULL;
     }
     stream_endpoint_setup(sep, SC_END_SHUTDOWN, &socket_unowned_events, NULL);
     return &sep->base;
+}
+
+static int init_tcp(uv_loop_t *loop, struct sc_stream_endpoint *sep)
+{
+    return uv_tcp_init(loop, &sep->u.tcp);
+}
+
+struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err)
+{
+    return unowned_stream_new(loop, init_tcp, err);
 }
 
 uv_tcp_t *tcp_endpoint_handle(struct sc_endpoint *ep)

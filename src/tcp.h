@@ -16,6 +16,13 @@
  * member of what was allocated). Every socket kind starts so. */
 extern const struct sc_endpoint_events socket_unowned_events;
 
+/* Initialises the handle in `sep->u`; 0 or a libuv error. */
+typedef int stream_handle_init(uv_loop_t *loop, struct sc_stream_endpoint *sep);
+
+/* An unowned socket endpoint (ending with shutdown) whose handle `init`
+ * initialises; NULL with *err set on failure. */
+struct sc_endpoint *unowned_stream_new(uv_loop_t *loop, stream_handle_init *init, int *err);
+
 /* An endpoint with an initialised TCP handle; NULL with *err set on failure. */
 struct sc_endpoint *tcp_endpoint_new(uv_loop_t *loop, int *err);
 

@@ -36,21 +36,14 @@ int unix_addr_parse(const char *text, struct sc_unix_addr *addr)
     return 0;
 }
 
+static int init_pipe(uv_loop_t *loop, struct sc_stream_endpoint *sep)
+{
+    return uv_pipe_init(loop, &sep->u.pipe, 0);
+}
+
 struct sc_endpoint *unix_endpoint_new(uv_loop_t *loop, int *err)
 {
-    struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
-
-    if (!sep) {
-        *err = UV_ENOMEM;
-        return NULL;
-    }
-    *err = uv_pipe_init(loop, &sep->u.pipe, 0);
-    if (*err < 0) {
-        free(sep);
-        return NULL;
-    }
-    stream_endpoint_setup(sep, SC_END_SHUTDOWN, &socket_unowned_events, NULL);
-    return &sep->base;
+    return unowned_stream_new(loop, init_pipe, err);
 }
 
 uv_pipe_t *unix_endpoint_handle(struct sc_endpoint *ep)
