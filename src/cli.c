@@ -55,7 +55,7 @@ static const struct option_spec option_specs[] = {
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
-    { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address" },
+    { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address (-U -u: PATH)" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
     { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
     { "udp",         no_argument,       'u',             FOR_BOTH,    NULL,          "UDP: one datagram per read; runs until a signal" },
@@ -416,14 +416,12 @@ static const struct conflict {
 } conflicts[] = {
     { '4', '6', NULL },
     { OPT_SEND_ONLY, OPT_RECV_ONLY, NULL },
-    { 'U', 'u', "Unix datagram sockets are not supported" },
     /* A Unix socket has a path, not an address, a port or a name to look up. */
     { 'U', '4', NULL },
     { 'U', '6', NULL },
     { 'U', 'n', NULL },
     { 'U', OPT_ALLOW, NULL },
     { 'U', OPT_DENY, NULL },
-    { 'U', 's', NULL },
     { 'U', 'p', NULL },
     { 'U', GIVEN_PORT_OPERAND, NULL },
     /* What UDP has no use for. */
@@ -482,7 +480,12 @@ static int check_combinations(struct sc_opts *o, const struct given *g)
             return -1;
         }
     }
-    if (o->source_addr && parse_source(o->source_addr, &o->source_family) < 0)
+    /* -U -u binds -s PATH so that replies reach it; a Unix stream needs no address. */
+    if (was_given(g, 'U') && was_given(g, 's') && !o->udp) {
+        sc_usage_error("conflicting options: -U and -s (-s PATH is for -U -u)");
+        return -1;
+    }
+    if (o->source_addr && !o->unix_path && parse_source(o->source_addr, &o->source_family) < 0)
         return -1;
     if (o->source_addr && o->family != AF_UNSPEC && o->family != o->source_family) {
         sc_usage_error("conflicting options: %s and -s %s (an %s address)",

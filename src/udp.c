@@ -1,6 +1,7 @@
 #include "udp.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -12,12 +13,16 @@
 #include "diag.h"
 #include "net.h"
 #include "tcp.h"
+#include "unix.h"
 
 /* ---- the socket, shared by the service and its peers ---- */
 
 struct sc_udp_socket {
     uv_udp_t udp;
     uv_idle_t closer;             /* reports closed peers outside close() */
+    uv_timer_t retry;             /* -U: sends the backlog (below) */
+    struct send_req *backlog;     /* -U: datagrams not sent yet, in order */
+    struct send_req **backlog_tail;
     struct sc_udp_service *svc;
     struct sc_udp_peer *closed_list;
     unsigned refs;                /* the service while it listens, and each peer */
@@ -27,6 +32,7 @@ struct sc_udp_socket {
     struct sc_udp_peer *connected_peer;  /* the socket is connected to it */
     bool accepting;               /* new senders become peers */
     bool receiving;
+    bool unix_dgram;              /* -U: sent here, not by libuv (below) */
 };
 
 struct sc_udp_peer {
@@ -36,19 +42,22 @@ struct sc_udp_peer {
     struct sc_udp_peer *bucket_next;   /* listen -k table */
     struct sc_udp_peer *closed_next;
     struct sockaddr_storage addr;
+    socklen_t addr_len;    /* -U: an abstract name's length is not in its bytes */
     size_t max_datagram;
     bool connected;        /* the socket is connected to addr */
     bool in_table;
     bool paused;           /* counted in sock->paused */
     bool read_failed;      /* the read error has been reported */
     bool drop_when_full;   /* a -k client: drop what the socket cannot take now */
+    bool unreachable;      /* -U: an unbound sender, which nothing can reach */
 };
 
 struct send_req {
     uv_udp_send_t req;
     struct sc_udp_peer *peer;
     struct sc_chunk *chunk;
-    size_t len;
+    size_t off, len;
+    struct send_req *next;  /* -U: in the socket's backlog */
 };
 
 static void sock_update_recv(struct sc_udp_socket *sock);
@@ -70,6 +79,7 @@ static void sock_release(struct sc_udp_socket *sock)
         return;
     uv_close((uv_handle_t *)&sock->udp, sock_on_handle_closed);
     uv_close((uv_handle_t *)&sock->closer, sock_on_handle_closed);
+    uv_close((uv_handle_t *)&sock->retry, sock_on_handle_closed);
 }
 
 static void sock_on_idle(uv_idle_t *idle);
@@ -89,11 +99,14 @@ static struct sc_udp_socket *sock_new(uv_loop_t *loop, int family, struct sc_udp
         return NULL;
     }
     uv_idle_init(loop, &sock->closer);
+    uv_timer_init(loop, &sock->retry);
     sock->udp.data = sock;
     sock->closer.data = sock;
+    sock->retry.data = sock;
     sock->svc = svc;
     sock->refs = 1;
-    sock->handles_open = 2;
+    sock->handles_open = 3;
+    sock->backlog_tail = &sock->backlog;
     return sock;
 }
 
@@ -135,13 +148,33 @@ static bool is_v4_mapped(const struct sockaddr *sa)
 
 static size_t addr_len(const struct sockaddr *sa)
 {
+    if (sa->sa_family == AF_UNIX)
+        return sizeof(struct sockaddr_un);
     return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* -U: the kernel's address bytes, zero-padded alike on every path. */
+static bool same_unix_sender(const struct sockaddr *a, const struct sockaddr *b)
+{
+    return memcmp(((const struct sockaddr_un *)a)->sun_path,
+                  ((const struct sockaddr_un *)b)->sun_path,
+                  sizeof(((const struct sockaddr_un *)a)->sun_path)) == 0;
+}
+
+static void format_sender(const struct sockaddr *sa, char *out, size_t size)
+{
+    if (sa->sa_family == AF_UNIX)
+        unix_sockaddr_format((const struct sockaddr_un *)sa, out, size);
+    else
+        net_format(sa, out, size);
 }
 
 static bool same_sender(const struct sockaddr *a, const struct sockaddr *b)
 {
     if (a->sa_family != b->sa_family || net_port(a) != net_port(b))
         return false;
+    if (a->sa_family == AF_UNIX)
+        return same_unix_sender(a, b);
     if (a->sa_family == AF_INET)
         return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
                ((const struct sockaddr_in *)b)->sin_addr.s_addr;
@@ -161,7 +194,10 @@ static size_t sender_hash(const struct sockaddr *sa)
     uint64_t h = 1469598103934665603ull;
     unsigned port = net_port(sa);
 
-    if (sa->sa_family == AF_INET6) {
+    if (sa->sa_family == AF_UNIX) {
+        p = (const unsigned char *)((const struct sockaddr_un *)sa)->sun_path;
+        n = sizeof(((const struct sockaddr_un *)sa)->sun_path);
+    } else if (sa->sa_family == AF_INET6) {
         p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         n = 16;
     } else {
@@ -275,6 +311,8 @@ static void sock_on_idle(uv_idle_t *idle)
     sock_release(sock);
 }
 
+static void sock_on_retry(uv_timer_t *timer);
+
 static void peer_on_sent(uv_udp_send_t *req, int status)
 {
     struct send_req *sr = (struct send_req *)req;
@@ -303,6 +341,57 @@ static void peer_on_sent(uv_udp_send_t *req, int status)
     }
 }
 
+/*
+ * -U: libuv would send to an AF_UNIX address with the whole structure's
+ * length, which names another abstract socket than an autobound sender's:
+ * so these datagrams are sent here, with the address's own length. A full
+ * receiver (EAGAIN) gives no readiness to wait for on an unconnected
+ * socket: the backlog is tried again a millisecond later.
+ */
+static void sock_send_backlog(struct sc_udp_socket *sock)
+{
+    uv_os_fd_t fd = -1;
+
+    sock->refs++;  /* the sent callbacks may close peers */
+    uv_fileno((uv_handle_t *)&sock->udp, &fd);
+    while (sock->backlog) {
+        struct send_req *sr = sock->backlog;
+        struct sc_udp_peer *p = sr->peer;
+        ssize_t n;
+
+        do
+            n = sendto(fd, sr->chunk->data + sr->off, sr->len, 0,
+                       p->connected ? NULL : (const struct sockaddr *)&p->addr,
+                       p->connected ? 0 : p->addr_len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+            uv_timer_start(&sock->retry, sock_on_retry, 1, 0);
+            break;
+        }
+        sock->backlog = sr->next;
+        if (!sock->backlog)
+            sock->backlog_tail = &sock->backlog;
+        peer_on_sent(&sr->req, n < 0 ? -errno : 0);
+    }
+    sock_release(sock);
+}
+
+static void sock_on_retry(uv_timer_t *timer)
+{
+    sock_send_backlog(timer->data);
+}
+
+static void unix_send_queue(struct sc_udp_socket *sock, struct send_req *sr)
+{
+    bool idle = !sock->backlog;
+
+    sr->next = NULL;
+    *sock->backlog_tail = sr;
+    sock->backlog_tail = &sr->next;
+    if (idle)  /* sent from the loop, as libuv's sends are */
+        uv_timer_start(&sock->retry, sock_on_retry, 0, 0);
+}
+
 /* Sends bytes [off, off + len) of the chunk as one datagram. */
 static int peer_send_one(struct sc_udp_peer *p, struct sc_chunk *chunk, size_t off, size_t len)
 {
@@ -316,9 +405,14 @@ static int peer_send_one(struct sc_udp_peer *p, struct sc_chunk *chunk, size_t o
     chunk_ref(chunk);
     sr->peer = p;
     sr->chunk = chunk;
+    sr->off = off;
     sr->len = len;
     ep->queued += len;
     ep->queued_chunks++;
+    if (p->sock->unix_dgram) {
+        unix_send_queue(p->sock, sr);
+        return 0;
+    }
     rc = uv_udp_send(&sr->req, &p->sock->udp, &buf, 1,
                      p->connected ? NULL : (const struct sockaddr *)&p->addr, peer_on_sent);
     if (rc < 0) {
@@ -336,6 +430,11 @@ static int peer_write(struct sc_endpoint *ep, struct sc_chunk *chunk)
 
     if (ep->closing || ep->ending)
         return UV_EPIPE;
+    if (p->unreachable) {
+        /* An unbound Unix sender has no address to reply to. */
+        p->svc->unreachable_drops++;
+        return 0;
+    }
     if (p->drop_when_full &&
         uv_udp_get_send_queue_size(&p->sock->udp) + chunk->len > SC_UDP_BROADCAST_QUEUE_MAX) {
         /* A -k client shares the socket: never queue without bound for it. */
@@ -410,6 +509,10 @@ static struct sc_udp_peer *peer_new(struct sc_udp_socket *sock, struct sc_udp_se
     p->svc = svc;
     memcpy(&p->addr, addr, addr_len(addr));
     p->connected = connected;
+    if (addr->sa_family == AF_UNIX) {
+        p->addr_len = unix_sockaddr_len((const struct sockaddr_un *)addr);
+        p->unreachable = p->addr_len <= sizeof(sa_family_t);
+    }
     p->max_datagram = addr->sa_family == AF_INET6 && !is_v4_mapped(addr)
                       ? SC_UDP_MAX_PAYLOAD_V6 : SC_UDP_MAX_PAYLOAD_V4;
     sock->refs++;
@@ -521,13 +624,14 @@ static struct sc_udp_peer *first_sender(struct sc_udp_socket *sock, const struct
 {
     struct sc_udp_service *svc = sock->svc;
     struct sc_udp_peer *p;
-    int rc = uv_udp_connect(&sock->udp, addr);
+    /* -U: libuv connects IP sockets only; sends carry the address instead. */
+    int rc = sock->unix_dgram ? 0 : uv_udp_connect(&sock->udp, addr);
 
     if (rc < 0) {
         sc_verbose(1, "connect to %s: %s", name, sc_strerror(rc));
         return NULL;
     }
-    p = peer_new(sock, svc, addr, true);
+    p = peer_new(sock, svc, addr, !sock->unix_dgram);
     if (!p)
         return NULL;
     sock->connected_peer = p;
@@ -558,7 +662,7 @@ static void sock_on_new_sender(struct sc_udp_socket *sock, struct sc_chunk *chun
     struct sc_udp_peer *p;
     char name[SC_NAME_MAX];
 
-    net_format(addr, name, sizeof(name));
+    format_sender(addr, name, sizeof(name));
     if (!sock->accepting || !admit(svc, addr, name)) {
         chunk_unref(chunk);
         return;
@@ -572,6 +676,8 @@ static void sock_on_new_sender(struct sc_udp_socket *sock, struct sc_chunk *chun
     svc->on_peer(svc, &p->base, name);
     peer_take(p, chunk);
 }
+
+static const struct sockaddr_un unbound_sender = { .sun_family = AF_UNIX };
 
 static void sock_on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
                          const struct sockaddr *addr, unsigned flags)
@@ -591,9 +697,12 @@ static void sock_on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
         return;
     }
     chunk = chunk_trim(chunk_of(buf->base), (size_t)nread);
+    if (sock->unix_dgram && addr->sa_family != AF_UNIX)
+        addr = (const struct sockaddr *)&unbound_sender;  /* no address at all */
     if (p) {
-        /* Sent before the socket was connected to the peer: not the peer's. */
-        if (!same_sender((struct sockaddr *)&p->addr, addr)) {
+        /* Sent before the socket was connected to the peer: not the peer's.
+         * (A connected Unix socket hears its peer only: the kernel sees to it.) */
+        if (!(sock->unix_dgram && p->connected) && !same_sender((struct sockaddr *)&p->addr, addr)) {
             p->svc->ignored++;
             chunk_unref(chunk);
             return;
@@ -708,12 +817,94 @@ static void svc_init(struct sc_udp_service *svc, uv_loop_t *loop, const struct s
     svc->max_clients = o->max_conns ? o->max_conns : SC_UDP_DEFAULT_MAX_CLIENTS;
 }
 
+/* -U -u: a socket on an address of ours, handed to libuv to read. */
+static struct sc_udp_socket *sock_open_unix(struct sc_udp_service *svc, int fd, int *err)
+{
+    struct sc_udp_socket *sock = sock_new(svc->loop, AF_UNSPEC, svc, err);
+
+    if (!sock) {
+        close(fd);
+        return NULL;
+    }
+    *err = uv_udp_open(&sock->udp, fd);
+    if (*err < 0) {
+        close(fd);
+        sock_release(sock);
+        return NULL;
+    }
+    sock->unix_dgram = true;
+    return sock;
+}
+
+static void unix_fail(struct sc_udp_service *svc, int err, const char *what, const char *path,
+                      const char *why)
+{
+    unix_file_remove(&svc->unix_file);
+    snprintf(svc->what, sizeof(svc->what), "%s %s%s%s%s", what, path, why ? " (" : "",
+             why ? why : "", why ? ")" : "");
+    svc->on_failed(svc, err, svc->what);
+}
+
+/*
+ * connect -U -u: replies need an address to reach us, so the socket is
+ * bound first: to -s PATH (a file we remove at the end), or to an abstract
+ * name the kernel picks. Connected, it hears its peer only.
+ */
+static void dial_unix(struct sc_udp_service *svc)
+{
+    const struct sc_opts *o = svc->opts;
+    struct sc_unix_addr target, local;
+    struct sc_udp_socket *sock;
+    struct sc_udp_peer *p;
+    const char *why = NULL;
+    int rc = unix_addr_parse(o->unix_path, &target), fd;
+
+    if (rc < 0) {
+        unix_fail(svc, rc, "connect to", o->unix_path, NULL);
+        return;
+    }
+    if (o->source_addr && (rc = unix_addr_parse(o->source_addr, &local)) < 0) {
+        unix_fail(svc, rc, "bind to", o->source_addr, NULL);
+        return;
+    }
+    fd = unix_dgram_socket(o->source_addr ? &local : NULL, &svc->unix_file, &why);
+    if (fd < 0) {
+        unix_fail(svc, fd, "bind to", o->source_addr ? o->source_addr : "an abstract name", why);
+        return;
+    }
+    if (connect(fd, (const struct sockaddr *)&target.sun, target.len) < 0) {
+        rc = -errno;
+        close(fd);
+        unix_fail(svc, rc, "connect to", o->unix_path, NULL);
+        return;
+    }
+    sock = sock_open_unix(svc, fd, &rc);
+    p = sock ? peer_new(sock, svc, (const struct sockaddr *)&target.sun, true) : NULL;
+    if (sock && !p)
+        rc = UV_ENOMEM;
+    if (sock) {
+        sock->connected_peer = p;
+        sock_release(sock);  /* the peer holds it now, or nobody does */
+    }
+    if (!p) {
+        unix_fail(svc, rc, "connect to", o->unix_path, NULL);
+        return;
+    }
+    svc->stopped = true;
+    sc_verbose(1, "sending to %s (Unix datagrams)", o->unix_path);
+    svc->on_peer(svc, &p->base, o->unix_path);
+}
+
 void udp_dial_start(struct sc_udp_service *svc, uv_loop_t *loop, const struct sc_opts *o,
                     sc_udp_peer_cb on_peer, sc_udp_fail_cb on_failed, void *data)
 {
     int rc;
 
     svc_init(svc, loop, o, on_peer, on_failed, data);
+    if (o->unix_path) {
+        dial_unix(svc);
+        return;
+    }
     rc = net_lookup_start(loop, &svc->lookup, o->host, o->family, o->numeric, false,
                           on_dial_resolved, svc);
     if (rc < 0)
@@ -762,8 +953,9 @@ static int bind_on(struct sc_udp_service *svc, struct sockaddr *addr, bool v6onl
 /* Tells a script which port we got: --ready-fd. */
 static void listen_ready(struct sc_udp_service *svc)
 {
-    char line[16];
-    int len = snprintf(line, sizeof(line), "%u\n", svc->bound_port);
+    char line[SC_NAME_MAX + 2];
+    int len = svc->opts->unix_path ? snprintf(line, sizeof(line), "%s\n", svc->opts->unix_path)
+                                   : snprintf(line, sizeof(line), "%u\n", svc->bound_port);
 
     for (size_t i = 0; i < svc->count; i++) {
         svc->socks[i]->accepting = true;
@@ -872,12 +1064,37 @@ static void listen_on_wildcard(struct sc_udp_service *svc)
         listen_ready(svc);
 }
 
+/* listen -U -u: PATH (or @NAME) bound as a -U listener's is, file rules and all. */
+static void listen_on_unix(struct sc_udp_service *svc)
+{
+    const char *path = svc->opts->unix_path;
+    struct sc_unix_addr addr;
+    struct sc_udp_socket *sock;
+    const char *why = NULL;
+    int rc = unix_addr_parse(path, &addr), fd = rc;
+
+    if (rc == 0)
+        fd = unix_dgram_socket(&addr, &svc->unix_file, &why);
+    sock = fd >= 0 ? sock_open_unix(svc, fd, &rc) : NULL;
+    if (!sock) {
+        unix_fail(svc, fd < 0 ? fd : rc, "listen on", path, why);
+        return;
+    }
+    svc->socks[svc->count++] = sock;
+    sc_verbose(1, "listening on %s (Unix datagrams)", path);
+    listen_ready(svc);
+}
+
 void udp_listen_start(struct sc_udp_service *svc, uv_loop_t *loop, const struct sc_opts *o,
                       sc_udp_peer_cb on_peer, sc_udp_fail_cb on_failed, void *data)
 {
     int rc;
 
     svc_init(svc, loop, o, on_peer, on_failed, data);
+    if (o->unix_path) {
+        listen_on_unix(svc);
+        return;
+    }
     if (!o->host) {
         listen_on_wildcard(svc);
         return;
@@ -919,5 +1136,10 @@ void udp_service_close(struct sc_udp_service *svc)
     if (svc->send_drops)
         sc_verbose(1, "dropped %llu broadcast datagrams the socket could not take",
                    (unsigned long long)svc->send_drops);
+    if (svc->unreachable_drops)
+        sc_verbose(1, "dropped %llu datagrams for unbound senders, which cannot be replied to",
+                   (unsigned long long)svc->unreachable_drops);
+    /* Nothing receives there any more: the socket file would only mislead. */
+    unix_file_remove(&svc->unix_file);
     table_free_if_unused(svc);
 }

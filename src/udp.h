@@ -15,6 +15,12 @@
  *   default cap) bounds the table. A broadcast datagram that the socket
  *   cannot take now is dropped and counted, never queued without bound.
  *
+ * - -U -u: the same over a Unix datagram socket made and bound here (PATH,
+ *   @NAME, or for connect -s PATH or a kernel-picked abstract name, so that
+ *   replies can reach it) and handed to libuv to read; its datagrams are
+ *   sent here, with each address's own length. A sender with no address
+ *   (unbound) is heard but cannot be answered: what is for it is dropped.
+ *
  * Peers share their socket by reference; a listening socket stays open as
  * long as the service or one of its clients uses it.
  */
@@ -28,6 +34,7 @@
 
 #include "cli.h"
 #include "endpoint.h"
+#include "unix.h"
 
 #define SC_UDP_MAX_SOCKETS 8
 
@@ -75,6 +82,8 @@ struct sc_udp_service {
     uint64_t denied;           /* from senders --allow/--deny refuse */
     uint64_t over_cap;         /* from new senders over -m */
     uint64_t send_drops;       /* broadcast datagrams the socket could not take */
+    uint64_t unreachable_drops; /* -U: datagrams for unbound senders */
+    struct sc_unix_file unix_file; /* -U: the socket file we made, to remove */
     char what[SC_NAME_MAX + 32];
 };
 

@@ -236,3 +236,53 @@ void unix_client_name(struct sc_endpoint *ep, const char *path, char *name, size
     else
         snprintf(name, size, "a client on %s", path);
 }
+
+int unix_dgram_socket(const struct sc_unix_addr *local, struct sc_unix_file *file,
+                      const char **why)
+{
+    static const struct sockaddr_un autobind = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc;
+
+    memset(file, 0, sizeof(*file));
+    *why = NULL;
+    if (fd < 0)
+        return -errno;
+    if (local)
+        rc = bind_path(fd, local, why);
+    else  /* the family alone: the kernel picks an abstract name */
+        rc = bind(fd, (const struct sockaddr *)&autobind, sizeof(sa_family_t)) < 0 ? -errno : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if (local)
+        remember_file(local, file);
+    return fd;
+}
+
+socklen_t unix_sockaddr_len(const struct sockaddr_un *sun)
+{
+    size_t room = sizeof(sun->sun_path), n;
+
+    if (sun->sun_path[0] != '\0')
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strnlen(sun->sun_path, room));
+    /* Abstract: the name ends at its last non-NUL byte (trailing NULs are not told apart). */
+    for (n = room; n > 1 && sun->sun_path[n - 1] == '\0'; n--)
+        ;
+    if (n == 1)
+        return sizeof(sa_family_t);  /* unbound: no address */
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+}
+
+void unix_sockaddr_format(const struct sockaddr_un *sun, char *out, size_t size)
+{
+    socklen_t len = unix_sockaddr_len(sun);
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+
+    if (len <= sizeof(sa_family_t))
+        snprintf(out, size, "an unbound socket");
+    else if (sun->sun_path[0] != '\0')
+        snprintf(out, size, "%.*s", (int)n, sun->sun_path);
+    else
+        snprintf(out, size, "@%.*s", (int)(n - 1), sun->sun_path + 1);
+}

@@ -66,4 +66,20 @@ void unix_file_remove(struct sc_unix_file *file);
 /* "pid 1234 uid 1000 on PATH" for an accepted client, from SO_PEERCRED. */
 void unix_client_name(struct sc_endpoint *ep, const char *path, char *name, size_t size);
 
+/*
+ * unix_dgram_socket()
+ * A datagram socket bound to `local` (a stale socket file in the way is
+ * replaced, as for a listener), or to an abstract name the kernel picks
+ * when `local` is NULL. Returns the descriptor or a libuv error; `file`
+ * records a file it made.
+ */
+int unix_dgram_socket(const struct sc_unix_addr *local, struct sc_unix_file *file,
+                      const char **why);
+
+/* The length of an address a datagram came from: sizeof(sa_family_t) if it is unbound. */
+socklen_t unix_sockaddr_len(const struct sockaddr_un *sun);
+
+/* "PATH", "@NAME" or "an unbound socket". */
+void unix_sockaddr_format(const struct sockaddr_un *sun, char *out, size_t size);
+
 #endif

@@ -448,9 +448,9 @@ testZshUnixPath() {
     th_has_none "zsh: no port for -U" \
         "$(cd "$th_home/run" && th_zsh 'sockcat listen -U ss')" ssh
     th_has_all "zsh: both transports offered" "$(th_zsh 'sockcat connect --')" --udp --unix
-    # -U with -u is a usage error: neither offers the other.
-    th_has_none "zsh: no --udp after -U" "$(th_zsh 'sockcat connect -U --')" --udp
-    th_has_none "zsh: no --unix after -u" "$(th_zsh 'sockcat listen -u --')" --unix
+    # -U with -u is a Unix datagram socket: each offers the other.
+    th_has_all "zsh: --udp after -U" "$(th_zsh 'sockcat connect -U --')" --udp
+    th_has_all "zsh: --unix after -u" "$(th_zsh 'sockcat listen -u --')" --unix
 }
 
 testZshOptionsAfterCommand() {

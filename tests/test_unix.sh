@@ -353,21 +353,19 @@ testConflictingPairsAreUsageErrors() {
     ux_usage "-U and -n" connect -U -n "$SOCK"
     ux_usage "-U and --allow" listen -U --allow 127.0.0.1 "$SOCK"
     ux_usage "-U and --deny" listen -U --deny 127.0.0.1 "$SOCK"
-    ux_usage "-U and -s" connect -U -s 127.0.0.1 "$SOCK"
-    ux_usage "-U and -s" connect -U -s "$U/mine.sock" "$SOCK"
+    ux_usage "-U and -s (-s PATH is for -U -u)" connect -U -s 127.0.0.1 "$SOCK"
     ux_usage "-U and -p" connect -U -p 4000 "$SOCK"
     ux_usage "-U and a PORT operand" connect -U "$SOCK" 4000
     ux_usage "-U and a PORT operand" listen -U "$SOCK" 4000
     assertFalse "nothing made on disk" "[ -e '$SOCK' ]"
 }
 
-# UDP is over IP only: -U -u is refused up front, whichever comes first.
-testUnixWithUdpIsAUsageError() {
-    local why="(Unix datagram sockets are not supported)"
-    ux_usage "-U and -u $why" connect -U -u "$SOCK"
-    ux_usage "-U and -u $why" listen -u -U "$SOCK"
-    ux_usage "-U and -u $why" listen -u -k --udp -U @sockcat-test-$$
-    assertFalse "nothing made on disk" "[ -e '$SOCK' ]"
+# -s names the address a datagram client replies reach: a stream has no use for it.
+testSourceIsForUnixDatagramsOnly() {
+    local why="(-s PATH is for -U -u)"
+    ux_usage "-U and -s $why" connect -U -s "$U/mine.sock" "$SOCK"
+    ux_usage "-U and -p" connect -U -u -p 4000 "$SOCK"
+    assertFalse "nothing made on disk" "[ -e '$SOCK' ] || [ -e '$U/mine.sock' ]"
 }
 
 testPathErrors() {
