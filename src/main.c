@@ -43,6 +43,8 @@ static void app_close_signals(struct sc_app *app)
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
+    /* Closing put SIGUSR1 back to its default, which ends the process. */
+    signal(SIGUSR1, SIG_IGN);
 }
 
 static void app_on_stopping(struct sc_conv *conv)
@@ -185,6 +187,8 @@ int main(int argc, char **argv)
     }
     /* A vanished reader is a write error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
+    /* A request for figures must not end sockcat before it can answer. */
+    signal(SIGUSR1, SIG_IGN);
     stdio_guard();
     if (app.session.opts.keep_open)
         raise_fd_limit();
