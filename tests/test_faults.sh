@@ -58,17 +58,16 @@ fp_is_prefix() {
 }
 
 # fp_stop_now PID SIGNAL STATUS: sends SIGNAL to sockcat (under tc_spawn's
-# timeout) and expects it to end within 2 s with STATUS.
+# timeout) and expects it to end with STATUS, promptly: with nothing owed to
+# stdout there is no flush to wait for (5 s leaves room for a loaded machine
+# and the sanitizers; stuck, it would run until the peer's own timeout).
 fp_stop_now() {
-    local sc start
+    local sc
     sc=$(tc_child "$1")
-    start=$(tc_ms)
     kill -"$2" "$sc"
-    tc_wait_gone "$1" 2 || { fail "still running 2 s after SIG$2"; return 1; }
+    tc_wait_gone "$1" 5 || { fail "still running 5 s after SIG$2"; return 1; }
     wait "$1"
     assertEquals "status after SIG$2" "$3" $?
-    assertTrue "ended within 2 s of SIG$2 ($(( $(tc_ms) - start )) ms)" \
-        "[ $(( $(tc_ms) - start )) -lt 2000 ]"
 }
 
 #--------------------------------------------------------------------------
@@ -214,7 +213,9 @@ testSynNeverAnsweredEndsAfterWait() {
     local took=$(( $(tc_ms) - start ))
     assertEquals "exit status" 1 "$rc"
     assertEquals "message" "sockcat: connect to 127.0.0.1 9: Connection timed out" "$(cat err)"
-    assertTrue "gave up after -w 1 and before 3 s ($took ms)" "[ $took -ge 900 ] && [ $took -lt 3000 ]"
+    # Without -w the kernel would go on sending SYNs for about two minutes.
+    assertTrue "gave up after -w 1, well before the kernel would ($took ms)" \
+        "[ $took -ge 900 ] && [ $took -lt 8000 ]"
     assertEquals "stdout" 0 "$(stat -c %s out)"
 }
 
@@ -238,7 +239,7 @@ testSynNeverAnsweredSignalEndsIt() {
         sleep 0.025
     done
     kill -TERM "$sc"
-    tc_wait_gone "$pid" 2 || { fail "still connecting 2 s after SIGTERM"; return; }
+    tc_wait_gone "$pid" 5 || { fail "still connecting 5 s after SIGTERM"; return; }
     wait "$pid"
     assertEquals "exit status" 143 $?
     assertEquals "stderr" "" "$(cat err)"

@@ -196,7 +196,7 @@ testCtrlZAndFgKeepTerminalAndConversation() {
 
 testSecondCtrlCDuringFlushStopsAtOnce() {
     sg_tmux_start || return
-    local start took
+    local start second took
     mkfifo fifo
     # Holds the FIFO's read end and never reads: stdout fills up.
     exec 9<>fifo
@@ -204,15 +204,23 @@ testSecondCtrlCDuringFlushStopsAtOnce() {
     sg_keys "$SOCKCAT connect -v 127.0.0.1 $TC_PEER_PORT </dev/null >$TC_T/fifo; echo sg-rc=\$?" Enter
     sg_wait_pane '^sockcat: connected to ' 10 || { exec 9>&-; fail "sockcat did not connect"; return; }
     sg_wait_fifo_full fifo || fail "stdout did not fill up"
+    start=$(tc_ms)
     sg_keys C-c
     sg_wait_pane "sockcat: stopping on signal 2\$" 5 || fail "the first Ctrl-C was not seen: $(sg_pane | tr -s "\n" "|")"
-    start=$(tc_ms)
+    second=$(( $(tc_ms) - start ))
     sg_keys C-c
     sg_wait_pane '^sg-rc=' 5 || fail "sockcat did not end"
     took=$(( $(tc_ms) - start ))
     exec 9>&-
     assertTrue "status 130: $(sg_pane | tr -s '\n' '|')" "sg_pane | grep -qx 'sg-rc=130'"
-    assertTrue "ended well before the 3 s flush limit ($took ms)" "[ $took -lt 1500 ]"
+    # One Ctrl-C alone waits 3 s for stdout; the second cuts that short.
+    # (On a machine so loaded that the second came late, that cannot show.)
+    if [ "$second" -lt 1500 ]; then
+        assertTrue "ended before the 3 s flush limit ($took ms after the first Ctrl-C, the second at $second ms)" \
+            "[ $took -lt 2700 ]"
+    else
+        echo "note: the second Ctrl-C came $second ms after the first: too late to time" >&2
+    fi
     assertTrue "says what it did not write: $(sg_pane | tr -s '\n' '|')" \
         "sg_pane | grep -Eqx 'sockcat: stopped on signal 2: [0-9]+ B received were not written to stdout'"
 }
