@@ -1,6 +1,7 @@
 #include "trim.h"
 
 #include <stdbool.h>
+#include <stdlib.h>  /* first: it tells whether the C library is glibc */
 
 #ifdef __GLIBC__
 #include <malloc.h>
