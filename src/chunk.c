@@ -1,4 +1,5 @@
 #include "chunk.h"
+#include "trim.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ void chunk_unref(struct sc_chunk *chunk)
         pool[pool_count++] = chunk;
     else
         free(chunk);
+    if (live_bytes == 0)
+        trim_chunks_idle();
 }
 
 void chunk_pool_drain(void)

@@ -6,6 +6,7 @@
 
 #include "diag.h"
 #include "stdio.h"
+#include "trim.h"
 
 /*
  * How long a stop on a signal waits for a stuck stdout before giving up on
@@ -259,6 +260,7 @@ void conv_peer_closed(struct sc_conv *conv, struct sc_peer *peer)
 
     if (keep_open(conv)) {
         char sent[32], received[32];
+        trim_peers_changed(hub->peer_count);
         sc_format_bytes(sent, sizeof(sent), (double)ep->bytes_written);
         sc_format_bytes(received, sizeof(received), (double)ep->bytes_read);
         if (sc_verbosity >= 2)
@@ -279,6 +281,7 @@ void conv_peer_closed(struct sc_conv *conv, struct sc_peer *peer)
 void conv_add_peer(struct sc_conv *conv, struct sc_endpoint *ep, const char *name)
 {
     hub_add_peer(&conv->hub, ep, name);
+    trim_peers_changed(conv->hub.peer_count);
 }
 
 int conv_open(struct sc_conv *conv, uv_loop_t *loop, const struct sc_opts *opts,

@@ -22,7 +22,7 @@
 
 struct sc_app {
     struct sc_session session;
-    uv_signal_t sigint, sigterm, sigusr1;
+    uv_signal_t sigint, sigterm, sighup, sigusr1;
 };
 
 static void app_on_signal(uv_signal_t *handle, int signum)
@@ -41,7 +41,10 @@ static void app_close_signals(struct sc_app *app)
 {
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
+    /* Closing put SIGUSR1 back to its default, which ends the process. */
+    signal(SIGUSR1, SIG_IGN);
 }
 
 static void app_on_stopping(struct sc_conv *conv)
@@ -69,12 +72,16 @@ static void app_on_finished(struct sc_conv *conv)
     sc_diag_detach();
 }
 
+/*
+ * SIGHUP (the terminal or the session went away) stops like SIGTERM: what
+ * was received is written out and the figures are told, status 129.
+ */
 static void app_watch_signals(struct sc_app *app)
 {
-    uv_signal_t *handles[] = { &app->sigint, &app->sigterm, &app->sigusr1 };
-    int numbers[] = { SIGINT, SIGTERM, SIGUSR1 };
+    uv_signal_t *handles[] = { &app->sigint, &app->sigterm, &app->sighup, &app->sigusr1 };
+    int numbers[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         uv_signal_init(&app->session.loop, handles[i]);
         handles[i]->data = app;
         uv_signal_start(handles[i], app_on_signal, numbers[i]);
@@ -180,6 +187,8 @@ int main(int argc, char **argv)
     }
     /* A vanished reader is a write error to handle, not a reason to die. */
     signal(SIGPIPE, SIG_IGN);
+    /* A request for figures must not end sockcat before it can answer. */
+    signal(SIGUSR1, SIG_IGN);
     stdio_guard();
     if (app.session.opts.keep_open)
         raise_fd_limit();
