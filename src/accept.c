@@ -288,6 +288,10 @@ static void on_resolved(void *data, int status, struct addrinfo *res)
     struct sockaddr_storage failed;
 
     l->lookup = NULL;  /* its callback has come: nothing left to abandon */
+    /* getaddrinfo(3) succeeds with at least one address; if it ever did
+     * not, that would be a name with no address. */
+    if (status >= 0 && !res)
+        status = UV_EAI_NONAME;
     if (status < 0) {
         resolve_failed(l, status);
         return;

@@ -612,13 +612,16 @@ void sc_format_bytes(char *out, size_t size, double bytes)
     static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
     int unit = -1;
 
-    if (bytes < 1024) {
+    /* Written so that NaN lands here too: it has no unit to pick. */
+    if (!(bytes >= 1024)) {
         snprintf(out, size, "%.0f B", bytes);
         return;
     }
-    while (bytes >= 1024 && unit < 4) {
+    /* do-while: at least one unit, plain to see (the analyzer does not
+     * follow the comparison above into the loop's condition). */
+    do {
         bytes /= 1024;
         unit++;
-    }
+    } while (bytes >= 1024 && unit < 4);
     snprintf(out, size, "%.2f %s", bytes, units[unit]);
 }

@@ -5,6 +5,7 @@
  * accept hands back endpoints -> conversation (stdio, hub, pumps) -> the
  * loop runs until the conversation ends -> stdio restored -> exit status.
  */
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,6 +104,25 @@ static void close_leftover(uv_handle_t *handle, void *arg)
         uv_close(handle, NULL);
 }
 
+/*
+ * Every handle is closed by its owner before the loop runs out: a debug
+ * build stops here, naming what was left open, if one was not.
+ */
+static void close_loop(uv_loop_t *loop)
+{
+    if (uv_loop_close(loop) == 0)
+        return;
+#ifndef NDEBUG
+    fprintf(stderr, "sockcat: handles left open at exit:\n");
+    uv_print_all_handles(loop, stderr);
+    assert(!"every handle is closed before the loop ends");
+#endif
+    /* Do not leave them behind. */
+    uv_walk(loop, close_leftover, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+}
+
 static void count_handle(uv_handle_t *handle, void *arg)
 {
     (void)handle;
@@ -150,12 +170,9 @@ static int app_run(struct sc_app *app)
         s->mode->start(s);
     }
     run_loop(&s->loop);
-    if (!net_lookups_stuck() && uv_loop_close(&s->loop) == UV_EBUSY) {
-        /* Should not happen; do not leave handles behind if it does. */
-        uv_walk(&s->loop, close_leftover, NULL);
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&s->loop);
-    }
+    /* (A stuck look-up keeps the loop's thread pool busy: main leaves with _exit.) */
+    if (!net_lookups_stuck())
+        close_loop(&s->loop);
     stdio_restore();
     /* A run that failed before any peer took part has no figures to tell. */
     if (rc == 0 && (s->counters.connections > 0 || s->conv.exit_code != SC_EXIT_RUNTIME))

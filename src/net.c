@@ -77,7 +77,9 @@ void net_host_port(char *out, size_t size, const char *host, unsigned port)
 
     if (size == 0)
         return;
-    if (host_len + tail_len < size) {
+    /* It fits; or the room is too small even for "..." and the port:
+     * then whatever fits of the start (no caller gives so little). */
+    if (host_len + tail_len < size || size < tail_len + 4) {
         snprintf(out, size, "%s%s", host, tail);
         return;
     }

@@ -83,9 +83,9 @@ int unix_connect(uv_loop_t *loop, const struct sc_unix_addr *addr, struct sc_end
     rc = connect_now(fd, addr);
     if (rc == 0)
         ep = unix_endpoint_new(loop, &rc);
-    if (rc < 0) {
+    if (!ep) {
         close(fd);
-        return rc;
+        return rc < 0 ? rc : UV_ENOMEM;
     }
     rc = uv_pipe_open(unix_endpoint_handle(ep), fd);
     if (rc < 0) {
