@@ -228,12 +228,18 @@ static void file_close(struct sc_endpoint *ep)
     file_maybe_closed(fep);
 }
 
+static int file_fileno(const struct sc_endpoint *ep)
+{
+    return ((const struct sc_file_endpoint *)ep)->fd;
+}
+
 static const struct sc_endpoint_ops file_ops = {
     .read_start = file_read_start,
     .read_stop = file_read_stop,
     .write = file_write,
     .end = file_end,
     .close = file_close,
+    .fileno = file_fileno,
 };
 
 struct sc_endpoint *file_endpoint_new(uv_loop_t *loop, uv_file fd,
