@@ -553,9 +553,13 @@ static void attach_to_stdout(struct sc_hub *hub, struct sc_peer *peer, int sock)
 
     if (!out || out->is_tty)
         return;
-    if (fd_is(fd, S_IFIFO, &st)) {
-        path = path_new(hub, peer, ZC_TO_STDOUT, ZC_SPLICE, sock, true, fd, true);
-    } else if (fd_is(fd, S_IFREG, &st) || fd_is(fd, S_IFCHR, &st)) {
+    /*
+     * Not a pipe on stdout: spliced straight from the socket, its reader
+     * has been seen (Linux 6.18) to empty it after the peer reset the
+     * connection while the writer's poll kept saying full, so sockcat
+     * waited for ever. The copying path serves it.
+     */
+    if (fd_is(fd, S_IFREG, &st) || fd_is(fd, S_IFCHR, &st)) {
         /* stdio took only memory devices among character devices. */
         flags = fcntl(fd, F_GETFL);
         if (flags >= 0 && !(flags & O_APPEND))

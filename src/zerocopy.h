@@ -3,8 +3,8 @@
  * between descriptors inside the kernel and never into sockcat's memory.
  *
  * - a regular file on stdin -> the peer: sendfile(2);
- * - a pipe on stdin -> the peer, the peer -> a pipe on stdout: splice(2)
- *   between the two directly;
+ * - a pipe on stdin -> the peer: splice(2) between the two directly (a pipe
+ *   on stdout stays on the copying path: see attach_to_stdout);
  * - the peer -> a regular file or a memory device (/dev/null) on stdout:
  *   splice(2) into a pipe of sockcat's own, then out of it into the file.
  *
