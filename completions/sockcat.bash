@@ -7,7 +7,7 @@
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
 _sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
-    --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
+    --no-zerocopy --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
     --version'
 _sockcat_opts_connect='-p -s -w --source --source-port --wait'
 _sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns

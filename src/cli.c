@@ -23,6 +23,7 @@ enum {
     OPT_ALLOW = 256,
     OPT_DENY,
     OPT_NO_SHUTDOWN,
+    OPT_NO_ZEROCOPY,
     OPT_READY_FD,
     OPT_RECV_ONLY,
     OPT_SEND_ONLY,
@@ -49,6 +50,7 @@ static const struct option_spec option_specs[] = {
     { "keep-open",   no_argument,       'k',             FOR_LISTEN,  NULL,          "serve many clients at once; broadcast stdin" },
     { "max-conns",   required_argument, 'm',             FOR_LISTEN,  "N",           "at most N clients at once" },
     { "no-shutdown", no_argument,       OPT_NO_SHUTDOWN, FOR_BOTH,    NULL,          "do not half-close at stdin EOF" },
+    { "no-zerocopy", no_argument,       OPT_NO_ZEROCOPY, FOR_BOTH,    NULL,          "always copy through sockcat (no splice/sendfile)" },
     { "numeric",     no_argument,       'n',             FOR_BOTH,    NULL,          "no DNS: HOST is a numeric address" },
     { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
@@ -363,6 +365,7 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case 'U': o->unix_path = ""; return 0;  /* the operand fills it in */
     case 'v': sc_verbosity++; return 0;
     case OPT_NO_SHUTDOWN: o->no_shutdown = true; return 0;
+    case OPT_NO_ZEROCOPY: o->no_zerocopy = true; return 0;
     case OPT_RECV_ONLY: o->recv_only = true; return 0;
     case OPT_SEND_ONLY: o->send_only = true; return 0;
     case 'w': return parse_wait(arg, &o->wait_seconds);

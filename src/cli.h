@@ -32,6 +32,7 @@ struct sc_opts {
     bool send_only;
     bool recv_only;
     bool no_shutdown;
+    bool no_zerocopy;         /* never the kernel-only fast paths (zerocopy.c) */
     bool progress;
     double wait_seconds;      /* connect timeout; 0 means none */
     const char *source_addr;  /* connect: local address, or NULL */

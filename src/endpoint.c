@@ -292,6 +292,14 @@ static void stream_close_reset(struct sc_endpoint *ep)
     stream_close(ep);
 }
 
+static int stream_fileno(const struct sc_endpoint *ep)
+{
+    const struct sc_stream_endpoint *sep = (const struct sc_stream_endpoint *)ep;
+    uv_os_fd_t fd;
+
+    return uv_fileno(&sep->u.handle, &fd) == 0 ? fd : -1;
+}
+
 static const struct sc_endpoint_ops stream_ops = {
     .read_start = stream_read_start,
     .read_stop = stream_read_stop,
@@ -301,6 +309,7 @@ static const struct sc_endpoint_ops stream_ops = {
     .unwritten = stream_unwritten,
     .write_now = stream_write_now,
     .close_reset = stream_close_reset,
+    .fileno = stream_fileno,
 };
 
 void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,

@@ -53,6 +53,9 @@ struct sc_endpoint_ops {
     /* Like close(), but a connection ends with a reset instead of a clean
      * end. NULL: close() (the kind has no such ending). */
     void (*close_reset)(struct sc_endpoint *ep);
+    /* The descriptor the kind reads and writes, for the fast paths
+     * (zerocopy.c). NULL: none that another may use. */
+    int (*fileno)(const struct sc_endpoint *ep);
 };
 
 /* How an output ends once everything queued is written. */
@@ -116,6 +119,12 @@ static inline size_t endpoint_unwritten(const struct sc_endpoint *ep)
 static inline int endpoint_write_now(struct sc_endpoint *ep, const struct sc_chunk *c)
 {
     return ep->ops->write_now ? ep->ops->write_now(ep, c) : 0;
+}
+
+/* The endpoint's descriptor, or -1 when it has none to share. */
+static inline int endpoint_fileno(const struct sc_endpoint *ep)
+{
+    return ep->ops->fileno ? ep->ops->fileno(ep) : -1;
 }
 
 /*

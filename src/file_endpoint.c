@@ -4,8 +4,12 @@
  * chained uv_fs requests at the descriptor's own position, so a file shared
  * with the shell advances as it would under cat(1). One read and one write
  * are in flight at most; queued chunks are written together with writev.
+ * A character device (stdio admits only the memory devices, whose writes
+ * return at once) is written on the loop itself, from a zero-delay timer:
+ * a thread-pool round trip per write would cost more than the write.
  */
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "endpoint.h"
 #include "write_queue.h"
@@ -22,6 +26,8 @@ struct sc_file_endpoint {
     struct sc_chunk *reading_into;
     bool read_busy;
     bool write_busy;
+    bool write_on_loop;        /* a character device: see above */
+    bool write_due;            /* the notifier is to write on the loop */
     struct sc_write_queue queue;
     int write_error;           /* a write that failed to start, to report */
 };
@@ -124,10 +130,21 @@ static void file_read_stop(struct sc_endpoint *ep)
     ep->reading = false;
 }
 
+static void file_on_written(uv_fs_t *req);
+
 static void file_on_notify(uv_timer_t *timer)
 {
     struct sc_file_endpoint *fep = timer->data;
 
+    if (fep->write_due) {
+        uv_buf_t bufs[WRITE_BATCH];
+        unsigned count = write_queue_fill(&fep->queue, bufs, WRITE_BATCH, NULL);
+        fep->write_due = false;
+        /* No callback: uv_fs_write runs the writev here and now. */
+        uv_fs_write(fep->loop, &fep->write_req, fep->fd, bufs, count, -1, NULL);
+        file_on_written(&fep->write_req);
+        return;
+    }
     if (fep->write_error) {
         int rc = fep->write_error;
         fep->write_error = 0;
@@ -172,10 +189,17 @@ static void file_on_written(uv_fs_t *req)
 static void file_issue_write(struct sc_file_endpoint *fep)
 {
     uv_buf_t bufs[WRITE_BATCH];
-    unsigned count = write_queue_fill(&fep->queue, bufs, WRITE_BATCH, NULL);
+    unsigned count;
     int rc;
 
     fep->write_req.data = fep;
+    if (fep->write_on_loop) {
+        fep->write_busy = true;
+        fep->write_due = true;
+        uv_timer_start(&fep->notifier, file_on_notify, 0, 0);
+        return;
+    }
+    count = write_queue_fill(&fep->queue, bufs, WRITE_BATCH, NULL);
     rc = uv_fs_write(fep->loop, &fep->write_req, fep->fd, bufs, count, -1, file_on_written);
     if (rc < 0) {
         /* Report it from the loop, as a failed request would be. */
@@ -222,10 +246,20 @@ static void file_close(struct sc_endpoint *ep)
     ep->closing = true;
     ep->reading = false;
     uv_timer_stop(&fep->notifier);
+    if (fep->write_due) {
+        /* The write on the loop never began. */
+        fep->write_due = false;
+        fep->write_busy = false;
+    }
     /* Chunks not yet handed to the kernel are dropped now. */
     if (!fep->write_busy)
         write_queue_clear(&fep->queue, ep);
     file_maybe_closed(fep);
+}
+
+static int file_fileno(const struct sc_endpoint *ep)
+{
+    return ((const struct sc_file_endpoint *)ep)->fd;
 }
 
 static const struct sc_endpoint_ops file_ops = {
@@ -234,6 +268,7 @@ static const struct sc_endpoint_ops file_ops = {
     .write = file_write,
     .end = file_end,
     .close = file_close,
+    .fileno = file_fileno,
 };
 
 struct sc_endpoint *file_endpoint_new(uv_loop_t *loop, uv_file fd,
@@ -241,12 +276,14 @@ struct sc_endpoint *file_endpoint_new(uv_loop_t *loop, uv_file fd,
                                       void *owner)
 {
     struct sc_file_endpoint *fep = calloc(1, sizeof(*fep));
+    struct stat st;
 
     if (!fep)
         return NULL;
     fep->base = (struct sc_endpoint){ .ops = &file_ops, .events = events, .owner = owner };
     fep->loop = loop;
     fep->fd = fd;
+    fep->write_on_loop = fstat(fd, &st) == 0 && S_ISCHR(st.st_mode);
     uv_timer_init(loop, &fep->notifier);
     fep->notifier.data = fep;
     return &fep->base;

@@ -6,8 +6,8 @@
 
 #include "conv.h"
 #include "diag.h"
+#include "zerocopy.h"
 
-static void peer_update_read(struct sc_peer *peer);
 
 static bool hub_running(const struct sc_hub *hub)
 {
@@ -80,7 +80,7 @@ static const struct sc_endpoint_events in_events = {
  */
 void hub_update_stdin(struct sc_hub *hub)
 {
-    if (!hub->in)
+    if (!hub->in || hub->fast_in)
         return;
     int rc = pump_source_update(&hub->to_peers, hub->in, !hub->to_peers.eof && hub_running(hub));
     if (rc < 0)
@@ -138,7 +138,7 @@ static void to_stdout_on_flow(struct sc_pump *pump)
     struct sc_hub *hub = pump->owner;
 
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        peer_update_read(peer);
+        hub_update_peer_read(peer);
 }
 
 static void out_sink_on_ended(struct sc_pump_sink *sink, int status)
@@ -182,12 +182,14 @@ static const struct sc_pump_events to_stdout_events = {
 
 /* ---- peers ---- */
 
-static void peer_update_read(struct sc_peer *peer)
+void hub_update_peer_read(struct sc_peer *peer)
 {
     struct sc_hub *hub = peer->hub;
     struct sc_endpoint *ep = peer->ep;
     bool allowed = !peer->read_done && !ep->closing && hub_running(hub);
 
+    if (zerocopy_reads_peer(hub, peer))
+        return;
     if (pump_source_update(&hub->to_stdout, ep, allowed) < 0) {
         peer->read_done = true;
         hub_peer_check_done(peer);
@@ -208,6 +210,7 @@ void hub_end_peer_writes(struct sc_peer *peer)
 
 void hub_close_peer(struct sc_peer *peer)
 {
+    zerocopy_detach_peer(peer->hub, peer);
     if (peer->in_broadcast)
         pump_sink_stop(&peer->sink);
     endpoint_close(peer->ep);
@@ -359,6 +362,8 @@ void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
     hub->peers = peer;
     hub->peer_count++;
     hub->counters->connections++;
+    /* Before the sink joins the broadcast: that would start reading stdin. */
+    zerocopy_attach(hub, peer);
 
     if (hub->opts->recv_only || !hub->in) {
         /* Nothing will ever be sent; the socket closes when the peer is done. */
@@ -367,7 +372,7 @@ void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
         peer->in_broadcast = true;
         pump_add_sink(&hub->to_peers, &peer->sink, ep, peer, hub->opts->no_shutdown);
     }
-    peer_update_read(peer);
+    hub_update_peer_read(peer);
     hub_update_stdin(hub);
     hub_peer_check_done(peer);
 }
@@ -376,10 +381,11 @@ void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
 
 void hub_stop_reading(struct sc_hub *hub)
 {
+    zerocopy_stop(hub);
     if (hub->in && hub->in->reading)
         endpoint_read_stop(hub->in);
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
-        peer_update_read(peer);
+        hub_update_peer_read(peer);
 }
 
 bool hub_flushed(const struct sc_hub *hub)
@@ -389,6 +395,7 @@ bool hub_flushed(const struct sc_hub *hub)
 
 void hub_close_all(struct sc_hub *hub)
 {
+    zerocopy_stop(hub);
     if (hub->in)
         endpoint_close(hub->in);
     if (hub->out)

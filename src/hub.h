@@ -20,6 +20,7 @@
 
 struct sc_conv;
 struct sc_hub;
+struct sc_zc_path;
 
 /* A peer: its endpoint and what the conversation knows of it. */
 struct sc_peer {
@@ -48,6 +49,8 @@ struct sc_hub {
     size_t peer_count;
     bool out_ended;
     bool out_broken;           /* the reader of stdout went away */
+    struct sc_zc_path *fast_in;   /* stdin -> the peer in the kernel (zerocopy.c), or NULL */
+    struct sc_zc_path *fast_out;  /* the peer -> stdout in the kernel, or NULL */
     /* A peer has closed and its descriptor is free again. */
     void (*on_peer_gone)(struct sc_hub *hub);
 };
@@ -74,5 +77,6 @@ void hub_end_peer_writes(struct sc_peer *peer);
 void hub_close_peer(struct sc_peer *peer);
 void hub_peer_check_done(struct sc_peer *peer);
 void hub_update_stdin(struct sc_hub *hub);
+void hub_update_peer_read(struct sc_peer *peer);
 
 #endif

@@ -1,0 +1,185 @@
+#!/bin/bash
+# The fast paths that move bytes inside the kernel (sendfile, splice): each
+# kind of stdin and stdout they serve, over TCP and -U, arrives whole (by
+# sha256), is counted by --stats, half-closes at stdin EOF, and ends as the
+# copying path ends; --no-zerocopy and SOCKCAT_NO_ZEROCOPY=1 keep the copying
+# path. -vv names the path taken, which is how these tests know which ran.
+. "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
+
+SIZE=$((3 * 1024 * 1024 + 4321))
+
+oneTimeSetUp() {
+    DATA="${SHUNIT_TMPDIR}/data"
+    REPLY="${SHUNIT_TMPDIR}/reply"
+    tc_data "$DATA" "$SIZE"
+    tc_data "$REPLY" $((1024 * 1024 + 17))
+}
+
+setUp() { unset SOCKCAT_NO_ZEROCOPY; tc_setup; }
+tearDown() { tc_teardown; }
+
+# zc_pair IN OUT [OPTS...]: sockcat listen (stdout to OUT, via `cat >out`
+# when OUT is "pipe") <- sockcat connect (stdin from IN: a file, or "pipe"
+# for `cat $DATA |`), both with -vv and OPTS. Waits for both; sets RC_S,
+# RC_C. stderr in srv.err and cli.err, received bytes in `out`.
+zc_pair() {
+    local in=$1 out=$2 ready=ready.$RANDOM
+    shift 2
+    rm -f out
+    if [ "$out" = pipe ]; then
+        timeout "$TH_TIMEOUT" "$SOCKCAT" listen -vv --ready-fd 3 "$@" ${UNIX_PATH:-127.0.0.1 0} \
+            </dev/null 2>srv.err 3>"$ready" | cat >out &
+    else
+        timeout "$TH_TIMEOUT" "$SOCKCAT" listen -vv --ready-fd 3 "$@" ${UNIX_PATH:-127.0.0.1 0} \
+            </dev/null >"$out" 2>srv.err 3>"$ready" &
+    fi
+    local spid=$!
+    th_wait_file "$ready" || { fail "listener not ready"; return 1; }
+    local where
+    if [ -n "${UNIX_PATH:-}" ]; then where="-U ${UNIX_PATH#-U }"; else where="127.0.0.1 $(head -n1 "$ready")"; fi
+    # shellcheck disable=SC2086 # where is two words on purpose
+    if [ "$in" = pipe ]; then
+        cat "$DATA" | timeout "$TH_TIMEOUT" "$SOCKCAT" connect -vv "$@" $where >/dev/null 2>cli.err
+        RC_C=${PIPESTATUS[1]}
+    else
+        timeout "$TH_TIMEOUT" "$SOCKCAT" connect -vv "$@" $where <"$in" >/dev/null 2>cli.err
+        RC_C=$?
+    fi
+    th_wait_pid "$spid"
+    RC_S=$TH_RC
+}
+
+# zc_check WHAT OUTFILE: both exited 0 and OUTFILE holds DATA.
+zc_check() {
+    assertEquals "$1: client exit ($(cat cli.err))" 0 "$RC_C"
+    assertEquals "$1: server exit ($(cat srv.err))" 0 "$RC_S"
+    assertEquals "$1: bytes arrived whole" "$(th_sum "$DATA")" "$(th_sum "$2")"
+}
+
+testRegularFileToSocketBySendfile() {
+    zc_pair "$DATA" out.file
+    zc_check "file -> file" out.file
+    assertContains "sendfile used" "$(cat cli.err)" "zero-copy: stdin -> 127.0.0.1"
+    assertContains "sendfile used" "$(cat cli.err)" "by sendfile"
+    assertContains "file stdout through our pipe" "$(cat srv.err)" "stdout by splice through a pipe"
+}
+
+testPipeToSocketToPipeBySplice() {
+    zc_pair pipe pipe
+    zc_check "pipe -> pipe" out
+    assertContains "stdin spliced" "$(cat cli.err)" "by splice"
+    assertNotContains "a stdout pipe is copied" "$(cat srv.err)" "-> stdout by splice"
+}
+
+testSocketToDevNullIsCounted() {
+    zc_pair "$DATA" /dev/null --stats json
+    assertEquals "client exit" 0 "$RC_C"
+    assertEquals "server exit" 0 "$RC_S"
+    assertContains "/dev/null through our pipe" "$(cat srv.err)" "stdout by splice through a pipe"
+    assertContains "server counted what it received" "$(cat srv.err)" "\"received\":$SIZE,"
+    assertContains "client counted what it sent" "$(cat cli.err)" "\"sent\":$SIZE,"
+}
+
+testUnixSocketBothPaths() {
+    UNIX_PATH="-U $PWD/zc.sock"
+    zc_pair "$DATA" out.file
+    zc_check "-U file -> file" out.file
+    assertContains "sendfile over -U" "$(cat cli.err)" "by sendfile"
+    rm -f zc.sock
+    zc_pair pipe out.file
+    zc_check "-U pipe -> file" out.file
+    assertContains "splice over -U" "$(cat cli.err)" "by splice"
+    assertContains "splice over -U" "$(cat srv.err)" "-> stdout by splice through a pipe"
+    unset UNIX_PATH
+}
+
+# The peer gets stdin, then EOF (the half-close), and only then answers:
+# the answer still reaches stdout through the other fast path.
+testHalfCloseAtStdinEofThenReply() {
+    tc_peer_listen --send "$REPLY" --send-after eof --report rep || { fail "peer"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect -vv 127.0.0.1 "$TC_PEER_PORT" <"$DATA" >out 2>err
+    assertEquals "exit ($(cat err))" 0 $?
+    th_wait_pid "$TC_PEER_PID"
+    assertEquals "the peer got stdin, then EOF" "$(tc_expect "$DATA")" "$(tc_report rep)"
+    assertEquals "the reply arrived whole" "$(th_sum "$REPLY")" "$(th_sum out)"
+    assertContains "stdin by sendfile" "$(cat err)" "by sendfile"
+}
+
+testNoShutdownKeepsTheConnectionOpen() {
+    tc_peer_listen --send "$REPLY" --send-when gate.send --report rep || { fail "peer"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect --no-shutdown -vv 127.0.0.1 "$TC_PEER_PORT" \
+        <"$DATA" >out 2>err &
+    local pid=$!
+    # the peer has all of stdin but no EOF: it is still reading
+    for _ in $(seq 1 200); do grep -q "end of stdin" err && break; sleep 0.025; done
+    assertFalse "no EOF for the peer yet" "[ -s rep ]"
+    touch gate.send
+    th_wait_pid "$pid"
+    assertEquals "exit ($(cat err))" 0 "$TH_RC"
+    th_wait_pid "$TC_PEER_PID"
+    assertEquals "the reply arrived whole" "$(th_sum "$REPLY")" "$(th_sum out)"
+}
+
+testNoZerocopyOptionAndEnvironment() {
+    zc_pair "$DATA" out.file --no-zerocopy
+    zc_check "--no-zerocopy" out.file
+    assertNotContains "no fast path with --no-zerocopy" "$(cat cli.err srv.err)" "zero-copy"
+    export SOCKCAT_NO_ZEROCOPY=1
+    zc_pair pipe pipe
+    zc_check "SOCKCAT_NO_ZEROCOPY=1" out
+    assertNotContains "no fast path with SOCKCAT_NO_ZEROCOPY=1" "$(cat cli.err srv.err)" "zero-copy"
+}
+
+# A file opened for appending cannot be spliced into: the copying path
+# appends after what is there.
+testAppendingStdoutKeepsItsContents() {
+    echo "kept" >out.file
+    timeout "$TH_TIMEOUT" "$SOCKCAT" listen -vv --ready-fd 3 127.0.0.1 0 </dev/null \
+        >>out.file 2>srv.err 3>ready &
+    local spid=$!
+    th_wait_file ready || { fail "listener"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect 127.0.0.1 "$(head -n1 ready)" <"$DATA" >/dev/null
+    th_wait_pid "$spid"
+    assertEquals "server exit" 0 "$TH_RC"
+    assertEquals "appended whole" "$(th_sum - < <(echo kept; cat "$DATA"))" "$(th_sum out.file)"
+}
+
+# The reader of stdout goes away: the same quiet ending as the copying path.
+testStdoutReaderGoneEndsQuietly() {
+    timeout "$TH_TIMEOUT" "$SOCKCAT" listen --ready-fd 3 127.0.0.1 0 </dev/null 2>srv.err 3>ready |
+        head -c 1000 >out &
+    th_wait_file ready || { fail "listener"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect 127.0.0.1 "$(head -n1 ready)" <"$DATA" >/dev/null 2>cli.err
+    wait
+    assertEquals "the reader got its part" 1000 "$(stat -c %s out)"
+    assertEquals "nothing said on the server's stderr" "" "$(cat srv.err)"
+}
+
+# A character device on stdout is written by the loop's own thread on the
+# copying path (no thread-pool round trip per write).
+testDevNullWrittenOnTheLoop() {
+    command -v strace >/dev/null || { startSkipping; return; }
+    ASAN_OPTIONS=detect_leaks=0 timeout "$TH_TIMEOUT" strace -f -o trace -e trace=execve,write,writev \
+        "$SOCKCAT" listen --no-zerocopy --ready-fd 3 127.0.0.1 0 </dev/null >/dev/null 2>srv.err 3>ready &
+    local spid=$!
+    th_wait_file ready || { fail "listener"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect 127.0.0.1 "$(head -n1 ready)" <"$DATA" >/dev/null
+    th_wait_pid "$spid"
+    assertEquals "server exit ($(cat srv.err))" 0 "$TH_RC"
+    local main writers
+    main=$(awk '/execve\(/ {print $1; exit}' trace)
+    writers=$(awk '$2 ~ /^writev?\(1,/ {print $1}' trace | sort -u | tr '\n' ' ')
+    assertEquals "every write to /dev/null from the main thread" "$main " "$writers"
+}
+
+# The peer closes without reading: stdin was not delivered, so exit 1.
+testPeerClosingEarlyIsAnError() {
+    truncate -s 64M big   # more than the socket buffers hold
+    tc_peer_listen --no-read --then close || { fail "peer"; return; }
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect 127.0.0.1 "$TC_PEER_PORT" <big >out 2>err
+    assertEquals "exit status" 1 $?
+    assertContains "the message" "$(cat err)" "peer closed before all of stdin was sent"
+}
+
+. "$th_shunit2"
