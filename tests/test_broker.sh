@@ -23,7 +23,7 @@ tearDown() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do th_wait_pid "$p" 5 >/dev/null 2>&1; done
-    exec 5>&-
+    exec 5>&- 6>&- 7>&-
     rm -rf "$B"
 }
 
@@ -51,6 +51,16 @@ br_stdout_in_order() {
         /^c[0-9]+ l[0-9]+$/ { s = substr($1, 2); q = substr($2, 2)
                               if (q != next_seq[s] + 0) bad++; next_seq[s] = q + 1; count++ }
         END { exit !(count == n * l && bad == 0) }' "$B/out"
+}
+
+# br_wait_count PATTERN N FILE: waits (bounded) until FILE has N lines matching.
+br_wait_count() {
+    local i
+    for i in $(seq 1 400); do
+        [ "$(grep -c -- "$1" "$3" 2>/dev/null)" -ge "$2" ] && return 0
+        sleep 0.025
+    done
+    return 1
 }
 
 # br_wait_grep PATTERN FILE: waits (bounded) until FILE has a line matching.
@@ -110,10 +120,15 @@ testRealClients() {
     timeout 10 ncat --recv-only 127.0.0.1 "$BR_READY" >"$B/ncat.out" 2>/dev/null &
     PIDS+=("$!")
     br_wait_grep 'connection from' "$B/err"
-    (echo "from socat"; sleep 8) | timeout 10 socat - "TCP:127.0.0.1:$BR_READY" >"$B/socat.out" &
+    mkfifo "$B/socat.in" "$B/self.in"
+    exec 6<>"$B/socat.in" 7<>"$B/self.in"
+    timeout 10 socat - "TCP:127.0.0.1:$BR_READY" <"$B/socat.in" >"$B/socat.out" &
     PIDS+=("$!")
-    (echo "from sockcat"; sleep 8) | timeout 10 "$SOCKCAT" connect 127.0.0.1 "$BR_READY" >"$B/self.out" &
+    timeout 10 "$SOCKCAT" connect 127.0.0.1 "$BR_READY" <"$B/self.in" >"$B/self.out" &
     PIDS+=("$!")
+    br_wait_count 'connection from' 3 "$B/err" || { fail "clients did not join: $(cat "$B/err")"; return; }
+    echo "from socat" >&6
+    echo "from sockcat" >&7
     br_wait_grep 'from sockcat' "$B/socat.out"
     assertTrue "socat hears sockcat: $(cat "$B/socat.out")" $?
     br_wait_grep 'from socat' "$B/self.out"
@@ -203,6 +218,7 @@ br_slow_case() {
     python3 "$BP" --timeout 30 stuck --target "tcp:127.0.0.1:$BR_READY" --ready "$B/stuck" &
     PIDS+=("$!")
     th_wait_file "$B/stuck" || return 1
+    br_wait_count 'connection from' 1 "$B/err" || return 1
     head -c $((24 * 1024 * 1024)) /dev/urandom >"$B/data"
     timeout 15 "$SOCKCAT" connect 127.0.0.1 "$BR_READY" <"$B/data" >/dev/null 2>"$B/sender.err" &
     BR_SENDER=$!
