@@ -10,8 +10,8 @@ _sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdow
     --no-zerocopy --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
     --version'
 _sockcat_opts_connect='-p -s -w --source --source-port --wait'
-_sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns
-    --ready-fd --slow-client'
+_sockcat_opts_listen='-k -m --allow --broker --chat --deny --keep-open
+    --max-conns --ready-fd --slow-client'
 
 # _sockcat_ports: adds to COMPREPLY the TCP service names and port numbers
 # of /etc/services that start with $cur.

@@ -126,6 +126,8 @@ complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x 
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l broker -d 'Pass each client\'s data to all others (implies -k)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l chat -d 'A broker for people: "<user N>" lines, escaped'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port (-U: PATH) to fd N'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'Block, drop or disconnect (default block)'

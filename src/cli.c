@@ -21,6 +21,8 @@ enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
 /* Long-only options take ids above any character. */
 enum {
     OPT_ALLOW = 256,
+    OPT_BROKER,
+    OPT_CHAT,
     OPT_DENY,
     OPT_NO_SHUTDOWN,
     OPT_NO_ZEROCOPY,
@@ -43,6 +45,8 @@ struct option_spec {
 /* The one table of options: sorted by long name; --help is made from it. */
 static const struct option_spec option_specs[] = {
     { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ADDR[/BITS]", "accept only these clients (repeatable)" },
+    { "broker",      no_argument,       OPT_BROKER,      FOR_LISTEN,  NULL,          "pass each client's data to all others (implies -k)" },
+    { "chat",        no_argument,       OPT_CHAT,        FOR_LISTEN,  NULL,          "a broker for people: \"<user N>\" lines, escaped" },
     { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
     { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
@@ -359,6 +363,9 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case '4': o->family = AF_INET; return 0;
     case '6': o->family = AF_INET6; return 0;
     case 'k': o->keep_open = true; return 0;
+    /* A broker is keep-open whose clients also hear each other. */
+    case OPT_BROKER: o->broker = o->keep_open = true; return 0;
+    case OPT_CHAT: o->chat = o->broker = o->keep_open = true; return 0;
     case 'u': o->udp = true; return 0;
     case 'n': o->numeric = true; return 0;
     case 'P': o->progress = true; return 0;
@@ -431,6 +438,11 @@ static const struct conflict {
     { 'u', OPT_NO_SHUTDOWN, "UDP sends no end of stream to hold back" },
     { 'u', OPT_SLOW_CLIENT, "UDP drops a datagram the socket cannot take now" },
     { 'u', 'w', "a UDP socket connects at once" },
+    /* A broker's clients both send and receive. */
+    { OPT_BROKER, OPT_SEND_ONLY, NULL },
+    { OPT_BROKER, OPT_RECV_ONLY, NULL },
+    { OPT_CHAT, OPT_SEND_ONLY, NULL },
+    { OPT_CHAT, OPT_RECV_ONLY, NULL },
 };
 
 /* What the command line held, for the table of conflicts. */

@@ -28,6 +28,8 @@ struct sc_opts {
     int family;               /* AF_UNSPEC, AF_INET or AF_INET6 */
     bool numeric;
     bool keep_open;
+    bool broker;              /* --broker: clients hear each other; implies keep_open */
+    bool chat;                /* --chat: a line-framed broker; implies broker */
     bool udp;                 /* -u: datagrams instead of a stream */
     bool send_only;
     bool recv_only;

@@ -174,8 +174,8 @@ void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err)
          * From a terminal nothing is queued for it: it is done, as in
          * one-shot mode.
          */
-        if (stdin_is_terminal(conv))
-            hub_end_peer_writes(peer);
+        if (stdin_is_terminal(conv) || conv->opts->broker)
+            hub_end_peer_writes(peer);  /* a broker's client leaves when it ends */
         hub_peer_check_done(peer);
         return;
     }

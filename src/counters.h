@@ -13,6 +13,7 @@ struct sc_counters {
     uint64_t received;      /* bytes read from peers */
     uint64_t connections;   /* peers that took part */
     uint64_t disconnected;  /* slow clients disconnected (--slow-client disconnect) */
+    uint64_t dropped;       /* bytes slow clients missed (--slow-client drop) */
     uint64_t start_ns;
 };
 

@@ -186,7 +186,8 @@ void hub_update_peer_read(struct sc_peer *peer)
 {
     struct sc_hub *hub = peer->hub;
     struct sc_endpoint *ep = peer->ep;
-    bool allowed = !peer->read_done && !ep->closing && hub_running(hub);
+    bool allowed = !peer->read_done && !ep->closing && hub_running(hub) &&
+                   (!hub->broker.on || broker_may_read(peer));
 
     if (zerocopy_reads_peer(hub, peer))
         return;
@@ -222,6 +223,10 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
     struct sc_peer *peer = ep->owner;
     struct sc_hub *hub = peer->hub;
 
+    if (hub->broker.on) {
+        broker_on_data(peer, chunk);
+        return;
+    }
     if (hub->out && !hub->out_broken && !hub->out->closing)
         sc_diag_stdout_data(chunk->data, chunk->len);  /* a live line sharing the terminal */
     pump_push(&hub->to_stdout, chunk);
@@ -234,6 +239,8 @@ static void peer_on_eof(struct sc_endpoint *ep)
 
     peer->read_done = true;
     sc_verbose(2, "end of input from %s", peer->name);
+    if (peer->hub->broker.on)
+        broker_peer_eof(peer);
     conv_peer_read_ended(peer->hub->conv, peer, 0);
 }
 
@@ -275,6 +282,9 @@ static void peer_on_closed(struct sc_endpoint *ep)
     hub->peer_count--;
     if (peer->in_broadcast)
         pump_remove_sink(&peer->sink);
+    hub->counters->dropped += peer->sink.dropped;
+    if (hub->broker.on)
+        broker_peer_left(peer);
     conv_peer_closed(hub->conv, peer);
     free(peer);
     free(ep);
@@ -296,7 +306,11 @@ static const struct sc_endpoint_events peer_events = {
 
 static void to_peers_on_flow(struct sc_pump *pump)
 {
-    hub_update_stdin(pump->owner);
+    struct sc_hub *hub = pump->owner;
+
+    hub_update_stdin(hub);
+    if (hub->broker.on)  /* the clients are the broadcast's sources too */
+        to_stdout_on_flow(&hub->to_stdout);
 }
 
 static void peer_sink_on_ended(struct sc_pump_sink *sink, int status)
@@ -365,13 +379,15 @@ void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
     /* Before the sink joins the broadcast: that would start reading stdin. */
     zerocopy_attach(hub, peer);
 
-    if (hub->opts->recv_only || !hub->in) {
+    if (!hub->broker.on && (hub->opts->recv_only || !hub->in)) {
         /* Nothing will ever be sent; the socket closes when the peer is done. */
         peer->write_done = true;
     } else {
         peer->in_broadcast = true;
         pump_add_sink(&hub->to_peers, &peer->sink, ep, peer, hub->opts->no_shutdown);
     }
+    if (hub->broker.on)
+        broker_peer_joined(peer);
     hub_update_peer_read(peer);
     hub_update_stdin(hub);
     hub_peer_check_done(peer);
@@ -396,6 +412,7 @@ bool hub_flushed(const struct sc_hub *hub)
 void hub_close_all(struct sc_hub *hub)
 {
     zerocopy_stop(hub);
+    broker_close(hub);
     if (hub->in)
         endpoint_close(hub->in);
     if (hub->out)
@@ -428,6 +445,8 @@ void hub_init(struct sc_hub *hub, struct sc_conv *conv, const struct sc_opts *op
     hub->to_stdout.eof_ends_sinks = !opts->keep_open;
     hub->to_stdout.count_in = &counters->received;
 
+    if (opts->broker)
+        broker_init(hub, conv->loop);
     if (in) {
         in->events = &in_events;
         in->owner = hub;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker.h"
 #include "cli.h"
 #include "counters.h"
 #include "endpoint.h"
@@ -33,6 +34,7 @@ struct sc_peer {
     bool write_done;           /* its output ended, or can never be written */
     int write_error;           /* a write failed before its EOF (one-shot) */
     uint64_t start_ns;
+    struct sc_broker_peer bp;  /* --broker */
     char name[];               /* for messages: "ADDR PORT", or a path */
 };
 
@@ -51,6 +53,7 @@ struct sc_hub {
     bool out_broken;           /* the reader of stdout went away */
     struct sc_zc_path *fast_in;   /* stdin -> the peer in the kernel (zerocopy.c), or NULL */
     struct sc_zc_path *fast_out;  /* the peer -> stdout in the kernel, or NULL */
+    struct sc_broker broker;   /* --broker: every peer is a source and a sink */
     /* A peer has closed and its descriptor is free again. */
     void (*on_peer_gone)(struct sc_hub *hub);
 };
@@ -77,6 +80,7 @@ void hub_end_peer_writes(struct sc_peer *peer);
 void hub_close_peer(struct sc_peer *peer);
 void hub_peer_check_done(struct sc_peer *peer);
 void hub_update_stdin(struct sc_hub *hub);
+/* Starts or stops reading a peer as the flow says (also the broker's fair turns). */
 void hub_update_peer_read(struct sc_peer *peer);
 
 #endif

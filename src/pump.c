@@ -128,6 +128,12 @@ static int sink_write_unqueued(struct sc_pump_sink *sink, struct sc_chunk *chunk
 
 void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
 {
+    pump_push_except(pump, chunk, NULL);
+}
+
+void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
+                      const struct sc_pump_sink *except)
+{
     bool was_flowing = pump_flowing(pump);
     bool over_budget = pump_over_budget(pump);
     struct sc_pump_sink *next;
@@ -137,7 +143,7 @@ void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
     chunk = pump_transform(pump, chunk);
     for (struct sc_pump_sink *sink = pump->sinks; sink; sink = next) {
         next = sink->next;
-        if (!sink->taking || sink->ep->closing ||
+        if (sink == except || !sink->taking || sink->ep->closing ||
             pump_skip_slow(pump, sink, chunk->len, over_budget))
             continue;
         int rc = over_budget && pump->slow == SC_SLOW_DROP ? sink_write_unqueued(sink, chunk)

@@ -123,6 +123,10 @@ int pump_source_update(struct sc_pump *pump, struct sc_endpoint *source, bool al
 /* Writes a chunk to every sink that takes data (the caller keeps its reference). */
 void pump_push(struct sc_pump *pump, struct sc_chunk *chunk);
 
+/* The same, to every sink but `except` (the broker: never back to its sender). */
+void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
+                      const struct sc_pump_sink *except);
+
 /* The (only) source ended: with eof_ends_sinks, end every sink once drained. */
 void pump_source_eof(struct sc_pump *pump);
 

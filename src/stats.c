@@ -17,7 +17,7 @@ static double elapsed_seconds(const struct sc_counters *c)
 
 void stats_print_summary(const struct sc_counters *c, const char *suffix)
 {
-    char sent[32], received[32], rate[32], disconnected[64] = "";
+    char sent[32], received[32], rate[32], disconnected[64] = "", dropped[64] = "";
     double seconds = elapsed_seconds(c);
     double total = (double)(c->sent + c->received);
 
@@ -28,8 +28,13 @@ void stats_print_summary(const struct sc_counters *c, const char *suffix)
     if (c->disconnected > 0)
         snprintf(disconnected, sizeof(disconnected), ", %llu slow client%s disconnected",
                  (unsigned long long)c->disconnected, c->disconnected == 1 ? "" : "s");
-    sc_note("%s sent, %s received in %.2f s (%s/s)%s%s", sent, received, seconds, rate,
-            disconnected, suffix ? suffix : "");
+    if (c->dropped > 0) {
+        char bytes[32];
+        sc_format_bytes(bytes, sizeof(bytes), (double)c->dropped);
+        snprintf(dropped, sizeof(dropped), ", %s dropped for slow clients", bytes);
+    }
+    sc_note("%s sent, %s received in %.2f s (%s/s)%s%s%s", sent, received, seconds, rate,
+            disconnected, dropped, suffix ? suffix : "");
 }
 
 void stats_print_json(const struct sc_counters *c)
@@ -39,10 +44,10 @@ void stats_print_json(const struct sc_counters *c)
 
     len = snprintf(line, sizeof(line),
                    "{\"sent\":%llu,\"received\":%llu,\"seconds\":%.3f,\"connections\":%llu,"
-                   "\"disconnected\":%llu}\n",
+                   "\"disconnected\":%llu,\"dropped\":%llu}\n",
                    (unsigned long long)c->sent, (unsigned long long)c->received,
                    elapsed_seconds(c), (unsigned long long)c->connections,
-                   (unsigned long long)c->disconnected);
+                   (unsigned long long)c->disconnected, (unsigned long long)c->dropped);
     if (len > 0 && (size_t)len < sizeof(line))
         sc_diag_raw(line, (size_t)len);
 }
