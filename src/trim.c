@@ -27,6 +27,7 @@ void trim_chunks_idle(void)
     if (!pending || chunk_live_bytes() > 0)
         return;
     pending = false;
+    chunk_pool_drain();  /* the blocks kept for reuse are the crowd's too */
 #ifdef __GLIBC__
     /* free() keeps what it could not hand back at the top of the heap. */
     malloc_trim(0);

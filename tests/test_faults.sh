@@ -204,7 +204,7 @@ fp_can_blackhole() {
 }
 
 testSynNeverAnsweredEndsAfterWait() {
-    fp_can_blackhole || return
+    fp_can_blackhole || return 0
     local start rc
     start=$(tc_ms)
     timeout 10 bash -c "$(declare -f fp_blackhole); fp_blackhole \"\$@\"" fp \
@@ -220,7 +220,7 @@ testSynNeverAnsweredEndsAfterWait() {
 }
 
 testSynNeverAnsweredSignalEndsIt() {
-    fp_can_blackhole || return
+    fp_can_blackhole || return 0
     local pid sc i
     timeout -k 5 "$TH_TIMEOUT" bash -c "$(declare -f fp_blackhole); fp_blackhole \"\$@\"" fp \
         "$SOCKCAT" connect 127.0.0.1 9 </dev/null >out 2>err &

@@ -82,7 +82,7 @@ fs_can_tmpfs() {
 }
 
 testStdoutFullTmpfsConnect() {
-    fs_can_tmpfs || return
+    fs_can_tmpfs || return 0
     tc_peer_listen --send "$BIG" || { fail "peer"; return; }
     fs_tmpfs_run "$SOCKCAT" connect 127.0.0.1 "$TC_PEER_PORT" <"$SMALL" 2>err
     assertEquals "exit status" 1 $?
@@ -93,7 +93,7 @@ testStdoutFullTmpfsConnect() {
 }
 
 testStdoutFullTmpfsKeepOpen() {
-    fs_can_tmpfs || return
+    fs_can_tmpfs || return 0
     local ready=$TC_T/ready
     fs_tmpfs_run "$SOCKCAT" listen -k --ready-fd 3 127.0.0.1 0 </dev/null 2>err 3>"$ready" &
     local pid=$!
