@@ -33,6 +33,7 @@ struct sc_exec_conv {
     int pid;
     int status;
     unsigned handles_open;
+    bool process_inited;      /* uv_spawn was called: the handle needs closing */
     bool spawned;
     bool exited;
     bool peer_read_done;
@@ -256,7 +257,10 @@ static void conv_close_all(struct sc_exec_conv *xc)
     endpoint_close(&xc->child_out.base);
     if (xc->spawned && !xc->exited)
         uv_process_kill(&xc->process, SIGTERM);
-    uv_close((uv_handle_t *)&xc->process, process_on_closed);
+    if (xc->process_inited)
+        uv_close((uv_handle_t *)&xc->process, process_on_closed);
+    else
+        conv_handle_closed(xc);  /* the others close later: not freed here */
 }
 
 /*
@@ -539,20 +543,53 @@ static void process_on_exit(uv_process_t *process, int64_t exit_status, int term
     conv_check_over(xc);
 }
 
+/*
+ * The child's stdin and stdout are real pipes, as a shell makes them: when
+ * sockcat closes its end, the child reads EOF, or its write fails with
+ * EPIPE (SIGPIPE) whatever was left unread (a socketpair would say
+ * ECONNRESET). Both ends are close-on-exec; the child gets its ends as
+ * fds 0 and 1, sockcat keeps the other two in its handles.
+ */
+static int conv_open_pipes(struct sc_exec_conv *xc, uv_file child_fds[2])
+{
+    uv_file in[2], out[2];
+    int rc = uv_pipe(in, 0, 0);
+
+    if (rc < 0)
+        return rc;
+    rc = uv_pipe(out, 0, 0);
+    if (rc < 0) {
+        close(in[0]);
+        close(in[1]);
+        return rc;
+    }
+    child_fds[0] = in[0];
+    child_fds[1] = out[1];
+    uv_pipe_open(&xc->child_in.u.pipe, in[1]);
+    uv_pipe_open(&xc->child_out.u.pipe, out[0]);
+    return 0;
+}
+
 static int conv_spawn(struct sc_exec_conv *xc)
 {
     struct sc_exec_service *svc = xc->svc;
     uv_stdio_container_t stdio[3];
     uv_process_options_t options;
+    uv_file child_fds[2];
     char **env = child_environment(svc, xc->peer);
     int rc;
 
     if (!env)
         return UV_ENOMEM;
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = &xc->child_in.u.stream;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = &xc->child_out.u.stream;
+    rc = conv_open_pipes(xc, child_fds);
+    if (rc < 0) {
+        free(env);
+        return rc;
+    }
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = child_fds[0];
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = child_fds[1];
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
     memset(&options, 0, sizeof(options));
@@ -563,7 +600,10 @@ static int conv_spawn(struct sc_exec_conv *xc)
     options.stdio = stdio;
     options.stdio_count = 3;
     hide_descriptors();
+    xc->process_inited = true;
     rc = uv_spawn(svc->loop, &xc->process, &options);
+    close(child_fds[0]);
+    close(child_fds[1]);
     free(env);
     return rc;
 }

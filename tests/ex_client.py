@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Many clients at once against an echoing server (sockcat listen -k -e cat).
+
+    ex_client.py [--clients N] [--bytes B] [--unix PATH] [--timeout S] HOST PORT
+
+Every client connects, sends B bytes of its own random data while it reads,
+half-closes, reads to EOF and compares the sha256 of what came back with
+what it sent. Prints one line:
+
+    clients=N ok=N failed=N seconds=F clients_per_second=F
+
+and exits 0 when every client got its own bytes back whole, 1 otherwise.
+"""
+import argparse
+import asyncio
+import hashlib
+import os
+import sys
+import time
+
+
+async def one(args, ident):
+    data = os.urandom(args.bytes)
+    want = hashlib.sha256(data).hexdigest()
+    if args.unix:
+        reader, writer = await asyncio.open_unix_connection(args.unix)
+    else:
+        reader, writer = await asyncio.open_connection(args.host, args.port)
+
+    async def send():
+        view = memoryview(data)
+        for off in range(0, len(data), 65536):
+            writer.write(view[off:off + 65536])
+            await writer.drain()
+        writer.write_eof()
+
+    sender = asyncio.ensure_future(send())
+    got = hashlib.sha256()
+    while True:
+        block = await reader.read(65536)
+        if not block:
+            break
+        got.update(block)
+    await sender
+    writer.close()
+    return got.hexdigest() == want
+
+
+async def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--bytes", type=int, default=65536)
+    p.add_argument("--unix")
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("host", nargs="?", default="127.0.0.1")
+    p.add_argument("port", nargs="?", type=int, default=0)
+    args = p.parse_args()
+    start = time.monotonic()
+    tasks = [asyncio.ensure_future(one(args, i)) for i in range(args.clients)]
+    done, pending = await asyncio.wait(tasks, timeout=args.timeout)
+    for t in pending:
+        t.cancel()
+    ok = sum(1 for t in done if not t.exception() and t.result())
+    seconds = time.monotonic() - start
+    print("clients=%d ok=%d failed=%d seconds=%.2f clients_per_second=%.1f"
+          % (args.clients, ok, args.clients - ok, seconds, args.clients / seconds))
+    return 0 if ok == args.clients else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
