@@ -43,7 +43,7 @@ struct option_spec {
 static const struct option_spec option_specs[] = {
     { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ADDR[/BITS]", "accept only these clients (repeatable)" },
     { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
-    { "exec",        required_argument, 'e',             FOR_BOTH,    "'PROG ARGS'", "talk to a program instead of stdio (no shell)" },
+    { "exec",        required_argument, 'e',             FOR_BOTH,    "COMMAND",     "talk to COMMAND instead of stdio (no shell)" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
     { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
     { "ipv6",        no_argument,       '6',             FOR_BOTH,    NULL,          "use IPv6 only" },
@@ -55,7 +55,7 @@ static const struct option_spec option_specs[] = {
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
-    { "sh-exec",     required_argument, 'c',             FOR_BOTH,    "'CMD'",       "talk to /bin/sh -c CMD instead of stdio" },
+    { "sh-exec",     required_argument, 'c',             FOR_BOTH,    "COMMAND",     "talk to /bin/sh -c COMMAND instead of stdio" },
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address (-U -u: PATH)" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
