@@ -18,6 +18,15 @@
 
 extern char **environ;
 
+/*
+ * Each conversation's own marks. Hundreds of programs may run at once, and
+ * the kernel already buffers each direction (a pipe holds 64 KiB, a socket
+ * more): a queue of about one read per direction keeps both busy without
+ * a megabyte per client waiting in sockcat.
+ */
+#define EXEC_HIGH_WATER (64 * 1024)
+#define EXEC_LOW_WATER (16 * 1024)
+
 /* The handles a conversation closes before it is freed. */
 enum { HANDLES_PER_CONV = 4 };  /* peer, child stdin, child stdout, process */
 
@@ -633,12 +642,16 @@ static struct sc_exec_conv *conv_new(struct sc_exec_service *svc, struct sc_endp
     xc->to_child.wait_for_sink = false;
     xc->to_child.eof_ends_sinks = true;
     xc->to_child.count_in = &svc->counters->received;
+    xc->to_child.high_water = EXEC_HIGH_WATER;
+    xc->to_child.low_water = EXEC_LOW_WATER;
     pump_add_sink(&xc->to_child, &xc->child_sink, &xc->child_in.base, xc, false);
 
     pump_init(&xc->to_peer, &to_peer_events, xc);
     xc->to_peer.wait_for_sink = true;
     xc->to_peer.eof_ends_sinks = true;
     xc->to_peer.count_out = &svc->counters->sent;
+    xc->to_peer.high_water = EXEC_HIGH_WATER;
+    xc->to_peer.low_water = EXEC_LOW_WATER;
     pump_add_sink(&xc->to_peer, &xc->peer_sink, ep, xc, svc->opts->no_shutdown);
 
     xc->next = svc->convs;

@@ -175,7 +175,7 @@ testKeepOpenOneChildPerClient() {
 testKeepOpenDistinctChildren() {
     ex_listen -k -c 'echo $$; cat >/dev/null'
     for i in 1 2 3 4; do
-        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 8 \
+        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 20 \
             --send /dev/null --then shut --then-when "$U/gate" &
     done
     for i in 1 2 3 4; do th_wait_file "$U/pid.$i"; done
@@ -191,7 +191,7 @@ testMaxConnsCapsChildren() {
     # leaves, the next client gets a program.
     ex_listen -k -m 2 -c 'echo $$; cat >/dev/null'
     for i in 1 2; do
-        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 8 \
+        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 20 \
             --send /dev/null --then shut --then-when "$U/gate.$i" &
         th_wait_file "$U/pid.$i"
     done
@@ -209,7 +209,7 @@ testMaxConnsCapsChildren() {
 testChildSeesOnlyItsDescriptors() {
     # fd 3 is --ready-fd; one client holds a socket while another looks.
     ex_listen -k -c 'ls /proc/$$/fd | sort -n | tr "\n" " "; cat >/dev/null'
-    timeout 10 $PEER connect --port "$TH_PORT" --save "$U/first" --timeout 8 \
+    timeout 10 $PEER connect --port "$TH_PORT" --save "$U/first" --timeout 20 \
         --send /dev/null --then shut --then-when "$U/gate" &
     th_wait_file "$U/first"
     timeout 10 $PEER connect --port "$TH_PORT" --save "$U/second" --timeout 8 --send /dev/null
