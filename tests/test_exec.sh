@@ -8,7 +8,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
 
-TH_TIMEOUT=20
+TH_TIMEOUT=60
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PEER="python3 $HERE/peer.py"
 
@@ -175,7 +175,7 @@ testKeepOpenOneChildPerClient() {
 testKeepOpenDistinctChildren() {
     ex_listen -k -c 'echo $$; cat >/dev/null'
     for i in 1 2 3 4; do
-        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 20 \
+        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 50 \
             --send /dev/null --then shut --then-when "$U/gate" &
     done
     for i in 1 2 3 4; do th_wait_file "$U/pid.$i"; done
@@ -191,7 +191,7 @@ testMaxConnsCapsChildren() {
     # leaves, the next client gets a program.
     ex_listen -k -m 2 -c 'echo $$; cat >/dev/null'
     for i in 1 2; do
-        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 20 \
+        timeout 10 $PEER connect --port "$TH_PORT" --save "$U/pid.$i" --timeout 50 \
             --send /dev/null --then shut --then-when "$U/gate.$i" &
         th_wait_file "$U/pid.$i"
     done
@@ -209,7 +209,7 @@ testMaxConnsCapsChildren() {
 testChildSeesOnlyItsDescriptors() {
     # fd 3 is --ready-fd; one client holds a socket while another looks.
     ex_listen -k -c 'ls /proc/$$/fd | sort -n | tr "\n" " "; cat >/dev/null'
-    timeout 10 $PEER connect --port "$TH_PORT" --save "$U/first" --timeout 20 \
+    timeout 10 $PEER connect --port "$TH_PORT" --save "$U/first" --timeout 50 \
         --send /dev/null --then shut --then-when "$U/gate" &
     th_wait_file "$U/first"
     timeout 10 $PEER connect --port "$TH_PORT" --save "$U/second" --timeout 8 --send /dev/null
@@ -219,7 +219,7 @@ testChildSeesOnlyItsDescriptors() {
 }
 
 testEnvironmentTcp() {
-    ex_listen -c 'env | grep ^SOCKCAT_ | sort'
+    ex_listen -c 'env | grep -E "^SOCKCAT_(REMOTE|LOCAL|PROTO)" | sort'
     ex_peer "$U/rep" --save "$U/env" --addr "$U/addr"
     th_wait_pid "$TH_PID" 10
     read -r lport raddr rport <"$U/addr"
@@ -232,7 +232,7 @@ SOCKCAT_REMOTE_PORT=$lport" "$(cat "$U/env")"
 
 testUnixStream() {
     head -c 1000000 /dev/urandom >"$U/data"
-    timeout 10 "$SOCKCAT" listen --ready-fd 3 -U -c 'env | grep ^SOCKCAT_ | sort >&2; exec cat' \
+    timeout 10 "$SOCKCAT" listen --ready-fd 3 -U -c 'env | grep -E "^SOCKCAT_(REMOTE|LOCAL|PROTO)" | sort >&2; exec cat' \
         "$U/s" 2>"$U/err" 3>"$U/ready" &
     PIDS+=($!)
     th_wait_file "$U/ready"
