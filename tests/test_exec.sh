@@ -19,7 +19,12 @@ setUp() {
 
 tearDown() {
     local p
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    # PIDS are `timeout` wrappers: their sockcat goes first, or it outlives them.
+    for p in "${PIDS[@]}"; do
+        pkill -TERM -P "$p" 2>/dev/null
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     rm -rf "$U"
 }
 
