@@ -8,7 +8,7 @@
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
 _sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
     --no-zerocopy --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
-    --version'
+    --version -c -e --exec --sh-exec'
 _sockcat_opts_connect='-p -s -w --source --source-port --wait'
 _sockcat_opts_listen='-k -m --allow --broker --chat --deny --keep-open
     --max-conns --ready-fd --slow-client'
@@ -91,6 +91,11 @@ _sockcat()
             COMPREPLY=($(compgen -W 'text json' -- "$cur"))
             return
             ;;
+        -e | --exec | -c | --sh-exec)
+            # A program (-e) or a shell command line (-c): command names.
+            COMPREPLY=($(compgen -c -- "$cur"))
+            return
+            ;;
         -p | --source-port)
             _sockcat_ports
             return
@@ -124,7 +129,7 @@ _sockcat()
                     continue
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
-                    --deny | --ready-fd | --slow-client | --stats)
+                    --deny | --ready-fd | --slow-client | --stats | --exec | --sh-exec)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))
@@ -144,7 +149,7 @@ _sockcat()
                     while ((j < ${#word})); do
                         c=${word:j:1}
                         [[ $c == U ]] && unix=true
-                        if [[ $c == [mpsw] ]]; then
+                        if [[ $c == [mpswec] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
                         fi

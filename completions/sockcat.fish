@@ -22,7 +22,7 @@ function __sockcat_words
                     continue
                 case '--*=*'
                     continue
-                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats
+                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --exec --sh-exec
                     set skip 1
                     continue
                 case '--*'
@@ -30,7 +30,7 @@ function __sockcat_words
                 case '-?*'
                     # A bundle such as -4w takes the next word when its
                     # argument-taking letter comes last.
-                    if string match -qr -- '^-[^mpsw]*[mpsw]$' $tok
+                    if string match -qr -- '^-[^mpswec]*[mpswec]$' $tok
                         set skip 1
                     end
                     continue
@@ -50,7 +50,7 @@ function __sockcat_unix
             case '--*'
                 continue
             case '-*'
-                string match -qr -- '^-[^mpsw]*U' $tok; and return 0
+                string match -qr -- '^-[^mpswec]*U' $tok; and return 0
         end
     end
     return 1
@@ -116,6 +116,8 @@ complete -c sockcat -l send-only -d 'Discard what the peer sends'
 complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
 complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a signal'
 complete -c sockcat -s U -l unix -d 'Unix socket: PATH (or @NAME) replaces HOST PORT'
+complete -c sockcat -s e -l exec -x -a '(__fish_complete_command)' -d 'Talk to COMMAND instead of stdio (no shell)'
+complete -c sockcat -s c -l sh-exec -x -a '(__fish_complete_command)' -d 'Talk to /bin/sh -c COMMAND instead of stdio'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'

@@ -48,6 +48,7 @@ static const struct option_spec option_specs[] = {
     { "broker",      no_argument,       OPT_BROKER,      FOR_LISTEN,  NULL,          "pass each client's data to all others (implies -k)" },
     { "chat",        no_argument,       OPT_CHAT,        FOR_LISTEN,  NULL,          "a broker for people: \"<user N>\" lines, escaped" },
     { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
+    { "exec",        required_argument, 'e',             FOR_BOTH,    "COMMAND",     "talk to COMMAND instead of stdio (no shell)" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
     { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
     { "ipv6",        no_argument,       '6',             FOR_BOTH,    NULL,          "use IPv6 only" },
@@ -60,6 +61,7 @@ static const struct option_spec option_specs[] = {
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
+    { "sh-exec",     required_argument, 'c',             FOR_BOTH,    "COMMAND",     "talk to /bin/sh -c COMMAND instead of stdio" },
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address (-U -u: PATH)" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
@@ -111,7 +113,8 @@ static void print_help(FILE *out)
           "  sockcat listen 4000 > backup.tar        receive a file on port 4000\n"
           "  sockcat connect host 4000 < backup.tar  send it from another machine\n"
           "  sockcat listen -U /tmp/s.sock           the same between local processes\n"
-          "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n", out);
+          "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n"
+          "  sockcat listen -k -e cat 4007          an echo server: a cat per client\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
@@ -375,6 +378,15 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case OPT_NO_ZEROCOPY: o->no_zerocopy = true; return 0;
     case OPT_RECV_ONLY: o->recv_only = true; return 0;
     case OPT_SEND_ONLY: o->send_only = true; return 0;
+    case 'e':
+    case 'c':
+        if (strspn(arg, " \t\n") == strlen(arg)) {
+            sc_usage_error("option -%c: empty command", id);
+            return -1;
+        }
+        o->exec = arg;
+        o->exec_shell = id == 'c';
+        return 0;
     case 'w': return parse_wait(arg, &o->wait_seconds);
     case 's':
         /* Checked once the pairs are: what -s may name depends on -U. */
@@ -443,6 +455,16 @@ static const struct conflict {
     { OPT_BROKER, OPT_RECV_ONLY, NULL },
     { OPT_CHAT, OPT_SEND_ONLY, NULL },
     { OPT_CHAT, OPT_RECV_ONLY, NULL },
+    /* A program on the other end takes the place of stdin and stdout. */
+    { 'e', 'c', NULL },
+    { 'e', OPT_SEND_ONLY, NULL },
+    { 'e', OPT_RECV_ONLY, NULL },
+    { 'c', OPT_SEND_ONLY, NULL },
+    { 'c', OPT_RECV_ONLY, NULL },
+    { 'e', OPT_BROKER, "a broker's clients talk to each other, not to a program" },
+    { 'c', OPT_BROKER, "a broker's clients talk to each other, not to a program" },
+    { 'e', OPT_CHAT, "a broker's clients talk to each other, not to a program" },
+    { 'c', OPT_CHAT, "a broker's clients talk to each other, not to a program" },
 };
 
 /* What the command line held, for the table of conflicts. */

@@ -45,6 +45,8 @@ struct sc_opts {
     enum sc_slow_policy slow_client;
     enum sc_stats_format stats;
     int ready_fd;             /* -1: none */
+    const char *exec;         /* -e PROG ARGS or -c CMD: a child instead of stdio */
+    bool exec_shell;          /* -c: run exec with /bin/sh -c */
 };
 
 /* cli_parse returns this to run, or an exit status to return at once. */

@@ -64,7 +64,9 @@ void conv_check(struct sc_conv *conv)
             conv_finish(conv);
         return;
     }
-    if (!keep_open(conv) && conv->counters->connections > 0 && hub->peer_count == 0 &&
+    /* With -e the programs' conversations end sockcat (mode.c), not the hub. */
+    if (!keep_open(conv) && !conv->opts->exec && conv->counters->connections > 0 &&
+        hub->peer_count == 0 &&
         (!hub->out || hub->out_ended))
         conv_finish(conv);
 }
@@ -293,12 +295,13 @@ int conv_open(struct sc_conv *conv, uv_loop_t *loop, const struct sc_opts *opts,
     *conv = (struct sc_conv){ .loop = loop, .opts = opts, .counters = counters };
     uv_timer_init(loop, &conv->flush_timer);
     conv->flush_timer.data = conv;
-    if (!opts->recv_only) {
+    /* With -e a program for each peer takes the place of stdin and stdout. */
+    if (!opts->recv_only && !opts->exec) {
         in = stdio_open(loop, 0, true, NULL, NULL, &rc);
         if (!in)
             sc_error(rc, "open stdin");
     }
-    if (rc == 0 && !opts->send_only) {
+    if (rc == 0 && !opts->send_only && !opts->exec) {
         out = stdio_open(loop, 1, false, NULL, NULL, &rc);
         if (!out)
             sc_error(rc, "open stdout");

@@ -300,6 +300,23 @@ static int stream_fileno(const struct sc_endpoint *ep)
     return uv_fileno(&sep->u.handle, &fd) == 0 ? fd : -1;
 }
 
+/* Sockets only: getsockname and getpeername on the handle's descriptor. */
+static int stream_addresses(const struct sc_endpoint *ep, struct sc_endpoint_addresses *out)
+{
+    const struct sc_stream_endpoint *sep = (const struct sc_stream_endpoint *)ep;
+    uv_os_fd_t fd;
+
+    if (uv_fileno(&sep->u.handle, &fd) < 0)
+        return UV_EBADF;
+    out->local_len = sizeof(out->local);
+    out->remote_len = sizeof(out->remote);
+    if (getsockname(fd, (struct sockaddr *)&out->local, &out->local_len) < 0)
+        return -errno;
+    if (getpeername(fd, (struct sockaddr *)&out->remote, &out->remote_len) < 0)
+        out->remote_len = 0;
+    return 0;
+}
+
 static const struct sc_endpoint_ops stream_ops = {
     .read_start = stream_read_start,
     .read_stop = stream_read_stop,
@@ -310,6 +327,7 @@ static const struct sc_endpoint_ops stream_ops = {
     .write_now = stream_write_now,
     .close_reset = stream_close_reset,
     .fileno = stream_fileno,
+    .addresses = stream_addresses,
 };
 
 void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,

@@ -15,11 +15,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "chunk.h"
 
 struct sc_endpoint;
+
+/* A connection's two socket addresses (a length of 0: none known). */
+struct sc_endpoint_addresses {
+    struct sockaddr_storage local, remote;
+    socklen_t local_len, remote_len;
+};
 
 struct sc_endpoint_events {
     /* A chunk was read; the callee owns one reference to it. */
@@ -56,6 +63,9 @@ struct sc_endpoint_ops {
     /* The descriptor the kind reads and writes, for the fast paths
      * (zerocopy.c). NULL: none that another may use. */
     int (*fileno)(const struct sc_endpoint *ep);
+    /* The socket addresses of both ends, for a program run for this peer
+     * (-e); 0 or a libuv error. NULL: the kind is no socket. */
+    int (*addresses)(const struct sc_endpoint *ep, struct sc_endpoint_addresses *out);
 };
 
 /* How an output ends once everything queued is written. */
@@ -139,6 +149,13 @@ static inline void endpoint_close_reset(struct sc_endpoint *ep)
         ep->ops->close_reset(ep);
     else
         ep->ops->close(ep);
+}
+
+/* Both ends' addresses; UV_ENOTSUP when the kind is no socket. */
+static inline int endpoint_addresses(const struct sc_endpoint *ep,
+                                     struct sc_endpoint_addresses *out)
+{
+    return ep->ops->addresses ? ep->ops->addresses(ep, out) : UV_ENOTSUP;
 }
 
 /* A libuv stream. `before_close` runs just before the handle is closed. */

@@ -3,9 +3,53 @@
 #include <assert.h>
 #include <stddef.h>
 
+#include "diag.h"
+
 static void nothing(struct sc_session *s)
 {
     (void)s;
+}
+
+/* ---- -e and -c: a program talks to each peer instead of stdio ---- */
+
+/* A program's conversation is over: one-shot ends with its status. */
+static void exec_on_done(struct sc_exec_service *svc, int status)
+{
+    struct sc_session *s = svc->data;
+
+    if (s->mode->keep_open) {
+        s->mode->on_peer_gone(s);
+        return;
+    }
+    if (!s->conv.stopping && !s->conv.finished)
+        s->conv.exit_code = status;
+    conv_stop(&s->conv, SC_EXIT_OK);
+}
+
+/* False when the run cannot start (the conversation has failed). */
+static bool exec_start(struct sc_session *s)
+{
+    if (!s->opts.exec)
+        return true;
+    if (exec_service_init(&s->exec, &s->loop, &s->opts, &s->counters, exec_on_done, s) == 0)
+        return true;
+    conv_fail(&s->conv, UV_ENOMEM, "exec");
+    return false;
+}
+
+static void exec_close(struct sc_session *s)
+{
+    if (s->opts.exec)
+        exec_service_close(&s->exec);
+}
+
+/* A connected endpoint joins the conversation, or gets a program of its own. */
+static void take_peer(struct sc_session *s, struct sc_endpoint *ep, const char *name)
+{
+    if (s->opts.exec)
+        exec_service_add(&s->exec, ep, name);
+    else
+        conv_add_peer(&s->conv, ep, name);
 }
 
 /* ---- connect ---- */
@@ -28,12 +72,14 @@ static void on_dialed(struct sc_dialer *d, struct sc_endpoint *ep, const char *n
 
 static void connect_start(struct sc_session *s)
 {
-    dialer_start(&s->dialer, &s->loop, &s->opts, on_dialed, s);
+    if (exec_start(s))
+        dialer_start(&s->dialer, &s->loop, &s->opts, on_dialed, s);
 }
 
 static void connect_close(struct sc_session *s)
 {
     dialer_close(&s->dialer);
+    exec_close(s);
 }
 
 /* ---- listen and listen -k ---- */
@@ -54,24 +100,31 @@ static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
 
 static void listen_start(struct sc_session *s)
 {
-    acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
+    if (exec_start(s))
+        acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
+}
+
+static void listen_stop(struct sc_session *s)
+{
+    acceptor_close(&s->acceptor);
 }
 
 static void listen_close(struct sc_session *s)
 {
     acceptor_close(&s->acceptor);
+    exec_close(s);
 }
 
 static void join(struct sc_session *s, struct sc_endpoint *ep, const char *name)
 {
-    conv_add_peer(&s->conv, ep, name);
+    take_peer(s, ep, name);
 }
 
 /* One-shot: the first client is the peer; a second one is refused. */
 static void listen_once_on_client(struct sc_session *s, struct sc_endpoint *ep, const char *name)
 {
     acceptor_close(&s->acceptor);
-    conv_add_peer(&s->conv, ep, name);
+    take_peer(s, ep, name);
 }
 
 static void listen_many_on_peer_gone(struct sc_session *s)
@@ -97,12 +150,14 @@ static void on_udp_failed(struct sc_udp_service *svc, int err, const char *what)
 
 static void udp_connect_start(struct sc_session *s)
 {
-    udp_dial_start(&s->udp, &s->loop, &s->opts, on_udp_peer, on_udp_failed, s);
+    if (exec_start(s))
+        udp_dial_start(&s->udp, &s->loop, &s->opts, on_udp_peer, on_udp_failed, s);
 }
 
 static void udp_listen_start_mode(struct sc_session *s)
 {
-    udp_listen_start(&s->udp, &s->loop, &s->opts, on_udp_peer, on_udp_failed, s);
+    if (exec_start(s))
+        udp_listen_start(&s->udp, &s->loop, &s->opts, on_udp_peer, on_udp_failed, s);
 }
 
 static void udp_stop(struct sc_session *s)
@@ -113,15 +168,16 @@ static void udp_stop(struct sc_session *s)
 static void udp_close(struct sc_session *s)
 {
     udp_service_close(&s->udp);
+    exec_close(s);
 }
 
 static const struct sc_mode_ops modes[] = {
     { "connect", SC_KIND_CONNECT, false, false, connect_start, join, nothing, nothing,
       connect_close },
     { "listen", SC_KIND_LISTEN, false, false, listen_start, listen_once_on_client, nothing,
-      listen_close, listen_close },
+      listen_stop, listen_close },
     { "listen -k", SC_KIND_LISTEN, true, false, listen_start, join, listen_many_on_peer_gone,
-      listen_close, listen_close },
+      listen_stop, listen_close },
     /* The UDP service takes its one peer, or every sender, by itself. */
     { "connect -u", SC_KIND_CONNECT, false, true, udp_connect_start, join, nothing, udp_stop,
       udp_close },

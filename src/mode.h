@@ -16,6 +16,7 @@
 #include "conv.h"
 #include "counters.h"
 #include "dial.h"
+#include "exec.h"
 #include "stats.h"
 #include "udp.h"
 
@@ -28,6 +29,7 @@ struct sc_session {
     struct sc_dialer dialer;
     struct sc_acceptor acceptor;
     struct sc_udp_service udp;
+    struct sc_exec_service exec;   /* -e, -c: a program for each peer */
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
 };

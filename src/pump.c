@@ -4,6 +4,16 @@
 
 #include "chunk.h"
 
+static size_t high_mark(const struct sc_pump *pump)
+{
+    return pump->high_water ? pump->high_water : SC_HIGH_WATER;
+}
+
+static size_t low_mark(const struct sc_pump *pump)
+{
+    return pump->low_water ? pump->low_water : SC_LOW_WATER;
+}
+
 void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner)
 {
     *pump = (struct sc_pump){ .events = events, .owner = owner, .slow = SC_SLOW_BLOCK };
@@ -152,7 +162,7 @@ void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
             sink_fail(sink, rc, false);
             continue;
         }
-        if (endpoint_backlog(sink->ep) > SC_HIGH_WATER)
+        if (endpoint_backlog(sink->ep) > high_mark(pump))
             sink_set_over(sink, true);
     }
     pump_notify_flow(pump, was_flowing);
@@ -246,7 +256,7 @@ void pump_on_written(struct sc_pump_sink *sink, size_t len, int status)
         sink_fail(sink, status, true);
         return;
     }
-    if (sink->over_high_water && endpoint_backlog(ep) <= SC_LOW_WATER) {
+    if (sink->over_high_water && endpoint_backlog(ep) <= low_mark(pump)) {
         bool was_flowing = pump_flowing(pump);
         sink_set_over(sink, false);
         pump_notify_flow(pump, was_flowing);

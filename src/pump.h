@@ -106,6 +106,8 @@ struct sc_pump {
     size_t over;                /* of those, how many are above the mark */
     uint64_t *count_in;         /* bytes pushed, or NULL */
     uint64_t *count_out;        /* bytes the sinks' endpoints wrote, or NULL */
+    size_t high_water;          /* a sink's marks; 0: SC_HIGH_WATER and */
+    size_t low_water;           /* SC_LOW_WATER */
 };
 
 void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner);

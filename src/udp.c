@@ -487,12 +487,30 @@ static void peer_close(struct sc_endpoint *ep)
     uv_idle_start(&sock->closer, sock_on_idle);
 }
 
+/* The sender's address, and what the socket is bound to. */
+static int peer_addresses(const struct sc_endpoint *ep, struct sc_endpoint_addresses *out)
+{
+    const struct sc_udp_peer *p = (const struct sc_udp_peer *)ep;
+    uv_os_fd_t fd;
+
+    out->remote = p->addr;
+    out->remote_len = p->addr.ss_family == AF_UNIX ? p->addr_len
+                      : (socklen_t)addr_len((const struct sockaddr *)&p->addr);
+    out->local_len = sizeof(out->local);
+    if (uv_fileno((const uv_handle_t *)&p->sock->udp, &fd) < 0)
+        return UV_EBADF;
+    if (getsockname(fd, (struct sockaddr *)&out->local, &out->local_len) < 0)
+        return -errno;
+    return 0;
+}
+
 static const struct sc_endpoint_ops udp_peer_ops = {
     .read_start = peer_read_start,
     .read_stop = peer_read_stop,
     .write = peer_write,
     .end = peer_end,
     .close = peer_close,
+    .addresses = peer_addresses,
 };
 
 static struct sc_udp_peer *peer_new(struct sc_udp_socket *sock, struct sc_udp_service *svc,

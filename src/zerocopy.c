@@ -73,6 +73,9 @@ bool zerocopy_allowed(const struct sc_opts *opts)
     /* -k: stdin is a broadcast to many, and clients fan in to stdout. */
     if (opts->keep_open)
         return false;
+    /* -e/-c: the program's pipes are the conversation, not stdin and stdout. */
+    if (opts->exec)
+        return false;
     /* -u: datagram boundaries are kept by reading into sockcat. */
     if (opts->udp)
         return false;
