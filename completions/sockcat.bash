@@ -6,12 +6,12 @@
 
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
-_sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
-    --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
-    --version'
-_sockcat_opts_connect='-p -s -w --source --source-port --wait'
-_sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns
-    --ready-fd --slow-client'
+_sockcat_opts_both='-4 -6 -C -h -n -o -P -U -u -V -v -x --append-output --crlf
+    --help --hex-dump --ipv4 --ipv6 --no-shutdown --numeric --output --progress
+    --recv-only --send-only --stats --udp --unix --verbose --version'
+_sockcat_opts_connect='-p -s -w -z --source --source-port --wait --zero-io'
+_sockcat_opts_listen='-k -m --allow --allowfile --deny --denyfile --keep-open
+    --max-conns --ready-fd --slow-client'
 
 # _sockcat_ports: adds to COMPREPLY the TCP service names and port numbers
 # of /etc/services that start with $cur.
@@ -100,6 +100,14 @@ _sockcat()
             _sockcat_local_addrs
             return
             ;;
+        -x | --hex-dump | -o | --output | --allowfile | --denyfile)
+            if declare -F _filedir >/dev/null; then
+                _filedir
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+            return
+            ;;
         -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd)
             # A number or an address: nothing worth guessing.
             return
@@ -124,7 +132,8 @@ _sockcat()
                     continue
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
-                    --deny | --ready-fd | --slow-client | --stats)
+                    --deny | --ready-fd | --slow-client | --stats | --hex-dump | \
+                    --output | --allowfile | --denyfile)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))
@@ -144,7 +153,7 @@ _sockcat()
                     while ((j < ${#word})); do
                         c=${word:j:1}
                         [[ $c == U ]] && unix=true
-                        if [[ $c == [mpsw] ]]; then
+                        if [[ $c == [mpswxo] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
                         fi

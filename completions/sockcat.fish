@@ -22,7 +22,7 @@ function __sockcat_words
                     continue
                 case '--*=*'
                     continue
-                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats
+                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile
                     set skip 1
                     continue
                 case '--*'
@@ -30,7 +30,7 @@ function __sockcat_words
                 case '-?*'
                     # A bundle such as -4w takes the next word when its
                     # argument-taking letter comes last.
-                    if string match -qr -- '^-[^mpsw]*[mpsw]$' $tok
+                    if string match -qr -- '^-[^mpswxo]*[mpswxo]$' $tok
                         set skip 1
                     end
                     continue
@@ -50,7 +50,7 @@ function __sockcat_unix
             case '--*'
                 continue
             case '-*'
-                string match -qr -- '^-[^mpsw]*U' $tok; and return 0
+                string match -qr -- '^-[^mpswxo]*U' $tok; and return 0
         end
     end
     return 1
@@ -115,16 +115,23 @@ complete -c sockcat -l send-only -d 'Discard what the peer sends'
 complete -c sockcat -l stats -x -a 'text json' -d 'Figures at exit on stderr: text or json'
 complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a signal'
 complete -c sockcat -s U -l unix -d 'Unix socket: PATH (or @NAME) replaces HOST PORT'
+complete -c sockcat -s C -l crlf -d 'Send each LF of stdin as CRLF'
+complete -c sockcat -s x -l hex-dump -r -F -d 'Log both directions to FILE as a hex dump'
+complete -c sockcat -s o -l output -r -F -d 'Log the raw bytes of both directions to FILE'
+complete -c sockcat -l append-output -d '-x and -o append to FILE'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s s -l source -x -a '(__fish_print_addresses)' -d 'Connect from this local address (-U -u: PATH)'
-complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds (-z: 1)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s z -l zero-io -d 'Probe PORTS, at most 256 at a time; send nothing'
 
 # Options of listen (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allowfile -r -F -d '--allow each entry of FILE, one a line'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l denyfile -r -F -d '--deny each entry of FILE, one a line'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port (-U: PATH) to fd N'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'Block, drop or disconnect (default block)'

@@ -16,7 +16,9 @@
 #include "conv.h"
 #include "counters.h"
 #include "dial.h"
+#include "probe.h"
 #include "stats.h"
+#include "transform.h"
 #include "udp.h"
 
 /* Everything one run of sockcat holds. */
@@ -28,6 +30,8 @@ struct sc_session {
     struct sc_dialer dialer;
     struct sc_acceptor acceptor;
     struct sc_udp_service udp;
+    struct sc_probe probe;          /* connect -z */
+    struct sc_transform transform;  /* -C, -x, -o */
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
 };

@@ -48,16 +48,8 @@ static void sink_set_over(struct sc_pump_sink *sink, bool over)
         sink->pump->over--;
 }
 
-/*
- * The transform step every chunk takes on its way to the sinks: identity
- * today; line endings, a hex dump or a session log would go here, once for
- * every direction.
- */
-static struct sc_chunk *pump_transform(struct sc_pump *pump, struct sc_chunk *chunk)
-{
-    (void)pump;
-    return chunk;
-}
+
+static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *chunk);
 
 /* Brings count_out up to what the sink's endpoint has written: whole chunks,
  * and the part of one that a failure or a close cut short. */
@@ -128,13 +120,34 @@ static int sink_write_unqueued(struct sc_pump_sink *sink, struct sc_chunk *chunk
 
 void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
 {
-    bool was_flowing = pump_flowing(pump);
-    bool over_budget = pump_over_budget(pump);
-    struct sc_pump_sink *next;
+    pump_push_from(pump, chunk, NULL);
+}
+
+/*
+ * The transform step every chunk takes on its way to the sinks, once for
+ * every direction: line endings, a hex dump, a session log (transform.h).
+ * Without one, the chunk goes on as it is.
+ */
+void pump_push_from(struct sc_pump *pump, struct sc_chunk *chunk, const char *origin)
+{
+    struct sc_chunk *given = chunk;
 
     if (pump->count_in)
         *pump->count_in += chunk->len;
-    chunk = pump_transform(pump, chunk);
+    if (pump->transform)
+        chunk = pump->transform(pump->transform_ctx, chunk, origin);
+    pump_write_sinks(pump, chunk);
+    if (chunk != given)
+        chunk_unref(chunk);
+}
+
+static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *given)
+{
+    bool was_flowing = pump_flowing(pump);
+    bool over_budget = pump_over_budget(pump);
+    struct sc_pump_sink *next;
+    struct sc_chunk *chunk = given;
+
     for (struct sc_pump_sink *sink = pump->sinks; sink; sink = next) {
         next = sink->next;
         if (!sink->taking || sink->ep->closing ||
