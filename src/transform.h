@@ -7,7 +7,8 @@
  * -x writes hex dump lines (hexdump.h), -o the raw bytes of both
  * directions in the order they passed. Under -k each record names its
  * client: -x puts it on every line ("[ADDR PORT]", or "[all]" for the
- * broadcast of stdin), -o writes a header line before each record:
+ * broadcast of stdin; the offsets count all clients' bytes in a
+ * direction), -o writes a header line before each record:
  * "< ADDR PORT LEN" or "> all LEN", then LEN raw bytes.
  *
  * The files are opened before any connection. They are written with

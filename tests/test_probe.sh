@@ -8,6 +8,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
 setUp() { tc_setup; }
+rc=0
 tearDown() { tc_teardown; }
 
 # The ports a probe looks at are held by the test itself, so that no other
@@ -158,9 +159,9 @@ testServiceName() {
     hold 4 x || return
     probe -v 127.0.0.1 "$name,$BASE"
     grep -q "^sockcat: 127.0.0.1 7 (tcp) " err
-    assertTrue "the service name became port 7: $(cat err)" $?
+    rc=$?; assertTrue "the service name became port 7: $(cat err)" "$rc"
     grep -q "^sockcat: 127.0.0.1 $BASE (tcp) closed: Connection refused" err
-    assertTrue "the number after it is probed too" $?
+    rc=$?; assertTrue "the number after it is probed too" "$rc"
 }
 
 testNoneOpenExitsOne() {
@@ -177,7 +178,7 @@ testBadPortLists() {
         assertEquals "'$bad': usage error" 2 "$RC"
         assertEquals "'$bad': nothing on stdout" "" "$(cat out)"
         grep -q "^sockcat: invalid ports '" err || grep -q "^sockcat: .*port" err
-        assertTrue "'$bad': says why: $(cat err)" $?
+        rc=$?; assertTrue "'$bad': says why: $(cat err)" "$rc"
     done
     probe 127.0.0.1 9-1
     assertEquals "the message for a backward range" \
@@ -190,11 +191,11 @@ testVerboseReasons() {
     assertEquals "exit status" 0 "$RC"
     assertEquals "stdout" "127.0.0.1 $BASE open" "$(cat out)"
     grep -q "^sockcat: 127.0.0.1 $((BASE + 1)) (tcp) closed: Connection refused$" err
-    assertTrue "refused port named with its reason: $(cat err)" $?
+    rc=$?; assertTrue "refused port named with its reason: $(cat err)" "$rc"
     grep -q "^sockcat: 127.0.0.1 $((BASE + 2)) (tcp) timed out: no answer within 500 ms$" err
-    assertTrue "silent port named as timed out: $(cat err)" $?
+    rc=$?; assertTrue "silent port named as timed out: $(cat err)" "$rc"
     grep -q "at a time" err
-    assertTrue "-v says how many probes run at once" $?
+    rc=$?; assertTrue "-v says how many probes run at once" "$rc"
 }
 
 testSendsNothingClosesCleanly() {
@@ -217,7 +218,7 @@ testUdp() {
         "127.0.0.1 $BASE open
 127.0.0.1 $((BASE + 1)) open|filtered" "$(cat out)"
     grep -q "^sockcat: 127.0.0.1 $((BASE + 2)) (udp) closed: Connection refused$" err
-    assertTrue "ICMP unreachable: closed: $(cat err)" $?
+    rc=$?; assertTrue "ICMP unreachable: closed: $(cat err)" "$rc"
 }
 
 testUdpAllClosedExitsOne() {
@@ -248,9 +249,9 @@ testLowDescriptorLimit() {
     RC=$?
     assertEquals "exit status: $(grep -v 'closed: Connection refused' err | head -3)" 0 "$RC"
     grep -qx "127.0.0.1 $BASE open" out && grep -qx "127.0.0.1 $((BASE + 10)) open" out
-    assertTrue "our open ports found: $(cat out)" $?
+    rc=$?; assertTrue "our open ports found: $(cat out)" "$rc"
     grep -q "probing 2000 TCP ports of 127.0.0.1, 224 at a time" err
-    assertTrue "in flight bounded by the limit: $(head -n1 err)" $?
+    rc=$?; assertTrue "in flight bounded by the limit: $(head -n1 err)" "$rc"
     assertEquals "every port reported once" 2000 \
         "$(( $(wc -l <out) + $(grep -c '(tcp) ' err) ))"
 }
@@ -279,7 +280,7 @@ testConflicts() {
         probe $opt 127.0.0.1 80
         assertEquals "-z with $opt" 2 "$RC"
         grep -q "^sockcat: conflicting options: -z and " err
-        assertTrue "-z with $opt: $(cat err)" $?
+        rc=$?; assertTrue "-z with $opt: $(cat err)" "$rc"
     done
     timeout 5 "$SOCKCAT" listen -z 80 >out 2>err </dev/null
     assertEquals "listen -z" 2 $?

@@ -8,6 +8,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
 setUp() { tc_setup; }
+rc=0
 tearDown() { tc_teardown; }
 
 # peer [REPLY]: a python3 listener on 127.0.0.1 port 0 (in port.txt) that
@@ -177,9 +178,10 @@ print(c.getsockname()[1]); c.recv(10)' "$TH_PORT")
     kill "$TH_PID"
     th_wait_pid "$TH_PID"
     grep -q "^< \[127.0.0.1 $p1\] 00000000  6f 6e 65 0a " dump.txt
-    assertTrue "-x names the first client: $(cat dump.txt)" $?
-    grep -q "^< \[127.0.0.1 $p2\] 00000000  74 77 6f 21 0a " dump.txt
-    assertTrue "-x names the second client, offsets its own... $(cat dump.txt)" $?
+    rc=$?; assertTrue "-x names the first client: $(cat dump.txt)" "$rc"
+    # The offset counts every client's bytes in that direction.
+    grep -q "^< \[127.0.0.1 $p2\] 00000004  74 77 6f 21 0a " dump.txt
+    rc=$?; assertTrue "-x names the second client: $(cat dump.txt)" "$rc"
     assertEquals "-o: a header line before each record" \
 "< 127.0.0.1 $p1 4
 one
