@@ -90,7 +90,7 @@ testCrlfSent() {
     peer reply.bin || return
     slow_stdin "b'a\\nb\\r'" "b'\\nc\\r\\n\\nd'" "b'\\r'" "b'\\r\\n'" |
         timeout 20 "$SOCKCAT" connect -C 127.0.0.1 "$PORT" >got.bin 2>err
-    assertEquals "exit status: $(cat err)" 0 $?
+    rc=$?; assertEquals "exit status: $(cat err)" 0 "$rc"
     th_wait_pid "$PEER_PID" 10
     assertEquals "LF became CRLF; a CRLF split across reads stayed one" \
         "$(printf 'a\r\nb\r\nc\r\n\r\nd\r\r\n' | od -An -c)" "$(od -An -c recv.bin)"
@@ -103,7 +103,7 @@ testHexDumpAndOutputMatchWhatPassed() {
     peer reply.bin || return
     timeout 20 "$SOCKCAT" connect -x dump.txt -o raw.bin 127.0.0.1 "$PORT" \
         <sent.bin >got.bin 2>err
-    assertEquals "exit status: $(cat err)" 0 $?
+    rc=$?; assertEquals "exit status: $(cat err)" 0 "$rc"
     th_wait_pid "$PEER_PID" 10
     assertEquals "the peer got stdin" "$(th_sum sent.bin)" "$(th_sum recv.bin)"
     assertEquals "stdout got the reply" "$(th_sum reply.bin)" "$(th_sum got.bin)"
@@ -146,7 +146,7 @@ testAppendOutput() {
         printf 'run%s\n' "$i" |
             timeout 20 "$SOCKCAT" connect -o raw.bin --append-output 127.0.0.1 "$PORT" \
             >/dev/null 2>err
-        assertEquals "run $i: $(cat err)" 0 $?
+        rc=$?; assertEquals "run $i: $(cat err)" 0 "$rc"
         th_wait_pid "$PEER_PID" 10
     done
     assertEquals "appended" "$(printf 'old\nrun1\nrun2\n')" "$(cat raw.bin)"
