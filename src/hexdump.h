@@ -15,14 +15,15 @@
 #define SC_HEXDUMP_WIDTH 16
 
 /* Room for one line with a tag of `tag_len` bytes, its newline and a NUL. */
-#define SC_HEXDUMP_LINE_MAX(tag_len) (96 + (tag_len))
+#define SC_HEXDUMP_LINE_MAX(tag_len) (100 + (tag_len))
 
 /*
  * hexdump_line()
  * Formats up to SC_HEXDUMP_WIDTH bytes of `data` as one line ending in a
  * newline: `dir` ('>' sent, '<' received), the tag in brackets when not
- * NULL, the offset, the bytes in hex, and the printable ones. Returns the
- * length written (less than `size`, which should be SC_HEXDUMP_LINE_MAX).
+ * NULL, the offset (8 hex digits, more when it needs them), the bytes in
+ * hex, and the printable ones. Returns the length written (less than
+ * `size`), or 0 when `size` is below SC_HEXDUMP_LINE_MAX(strlen(tag)).
  */
 size_t hexdump_line(char *out, size_t size, char dir, const char *tag, uint64_t offset,
                     const unsigned char *data, size_t len);

@@ -81,16 +81,22 @@ static void log_hex(struct sc_transform *t, char dir, const char *tag, uint64_t 
                     const unsigned char *data, size_t len)
 {
     size_t tag_len = tag ? strlen(tag) : 0;
-    char line[SC_HEXDUMP_LINE_MAX(SC_NAME_MAX)];
+    /* Lines gathered here go to the file in one fwrite. */
+    char lines[64 * SC_HEXDUMP_LINE_MAX(SC_NAME_MAX)];
+    size_t used = 0;
 
     if (tag_len > SC_NAME_MAX)
         tag = NULL;
     for (size_t at = 0; at < len; at += SC_HEXDUMP_WIDTH) {
         size_t n = len - at < SC_HEXDUMP_WIDTH ? len - at : SC_HEXDUMP_WIDTH;
-        size_t w = hexdump_line(line, sizeof(line), dir, tag, offset + at, data + at, n);
-        if (fwrite(line, 1, w, t->hex) != w) {
-            log_failed(t, t->hex_path);
-            return;
+        used += hexdump_line(lines + used, sizeof(lines) - used, dir, tag, offset + at,
+                             data + at, n);
+        if (sizeof(lines) - used < SC_HEXDUMP_LINE_MAX(SC_NAME_MAX) || at + n >= len) {
+            if (fwrite(lines, 1, used, t->hex) != used) {
+                log_failed(t, t->hex_path);
+                return;
+            }
+            used = 0;
         }
     }
 }
