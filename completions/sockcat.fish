@@ -129,8 +129,8 @@ complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s z -l zero-io 
 # Options of listen (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only ADDR[/BITS] or NAME (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept ADDR[/BITS] or NAME (repeatable)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allowfile -r -F -d '--allow each entry of FILE, one a line'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l denyfile -r -F -d '--deny each entry of FILE, one a line'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port (-U: PATH) to fd N'

@@ -45,11 +45,11 @@ struct option_spec {
 
 /* The one table of options: sorted by long name; --help is made from it. */
 static const struct option_spec option_specs[] = {
-    { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ADDR[/BITS]", "accept only these clients (repeatable)" },
+    { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ENTRY",       "accept only ADDR[/BITS] or NAME (repeatable)" },
     { "allowfile",   required_argument, OPT_ALLOWFILE,   FOR_LISTEN,  "FILE",        "--allow each entry of FILE, one a line" },
     { "append-output", no_argument,     OPT_APPEND_OUTPUT, FOR_BOTH,  NULL,          "-x and -o append to FILE" },
     { "crlf",        no_argument,       'C',             FOR_BOTH,    NULL,          "send each LF of stdin as CRLF" },
-    { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
+    { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ENTRY",       "never accept ADDR[/BITS] or NAME (repeatable)" },
     { "denyfile",    required_argument, OPT_DENYFILE,    FOR_LISTEN,  "FILE",        "--deny each entry of FILE, one a line" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
     { "hex-dump",    required_argument, 'x',             FOR_BOTH,    "FILE",        "log both directions to FILE as a hex dump" },
