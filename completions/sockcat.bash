@@ -6,11 +6,12 @@
 
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
-_sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
-    --no-zerocopy --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
-    --version -c -e --exec --sh-exec'
-_sockcat_opts_connect='-p -s -w --source --source-port --wait'
-_sockcat_opts_listen='-k -m --allow --broker --chat --deny --keep-open
+_sockcat_opts_both='-4 -6 -C -h -n -o -P -U -u -V -v -x --append-output --crlf
+    --help --hex-dump --ipv4 --ipv6 --no-shutdown --no-zerocopy --numeric --output
+    --progress --recv-only --send-only --stats --udp --unix --verbose --version
+    -c -e --exec --sh-exec'
+_sockcat_opts_connect='-p -s -w -z --source --source-port --wait --zero-io'
+_sockcat_opts_listen='-k -m --allow --allowfile --broker --chat --deny --denyfile --keep-open
     --max-conns --ready-fd --slow-client'
 
 # _sockcat_ports: adds to COMPREPLY the TCP service names and port numbers
@@ -105,6 +106,14 @@ _sockcat()
             _sockcat_local_addrs
             return
             ;;
+        -x | --hex-dump | -o | --output | --allowfile | --denyfile)
+            if declare -F _filedir >/dev/null; then
+                _filedir
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+            return
+            ;;
         -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd)
             # A number or an address: nothing worth guessing.
             return
@@ -129,7 +138,8 @@ _sockcat()
                     continue
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
-                    --deny | --ready-fd | --slow-client | --stats | --exec | --sh-exec)
+                    --deny | --ready-fd | --slow-client | --stats | --hex-dump | \
+                    --output | --allowfile | --denyfile | --exec | --sh-exec)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))
@@ -149,7 +159,7 @@ _sockcat()
                     while ((j < ${#word})); do
                         c=${word:j:1}
                         [[ $c == U ]] && unix=true
-                        if [[ $c == [mpswec] ]]; then
+                        if [[ $c == [mpswecxo] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
                         fi

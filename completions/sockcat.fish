@@ -22,7 +22,7 @@ function __sockcat_words
                     continue
                 case '--*=*'
                     continue
-                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --exec --sh-exec
+                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile --exec --sh-exec
                     set skip 1
                     continue
                 case '--*'
@@ -30,7 +30,7 @@ function __sockcat_words
                 case '-?*'
                     # A bundle such as -4w takes the next word when its
                     # argument-taking letter comes last.
-                    if string match -qr -- '^-[^mpswec]*[mpswec]$' $tok
+                    if string match -qr -- '^-[^mpswecxo]*[mpswecxo]$' $tok
                         set skip 1
                     end
                     continue
@@ -50,7 +50,7 @@ function __sockcat_unix
             case '--*'
                 continue
             case '-*'
-                string match -qr -- '^-[^mpswec]*U' $tok; and return 0
+                string match -qr -- '^-[^mpswecxo]*U' $tok; and return 0
         end
     end
     return 1
@@ -118,18 +118,25 @@ complete -c sockcat -s u -l udp -d 'UDP: one datagram per read; runs until a sig
 complete -c sockcat -s U -l unix -d 'Unix socket: PATH (or @NAME) replaces HOST PORT'
 complete -c sockcat -s e -l exec -x -a '(__fish_complete_command)' -d 'Talk to COMMAND instead of stdio (no shell)'
 complete -c sockcat -s c -l sh-exec -x -a '(__fish_complete_command)' -d 'Talk to /bin/sh -c COMMAND instead of stdio'
+complete -c sockcat -s C -l crlf -d 'Send each LF of stdin as CRLF'
+complete -c sockcat -s x -l hex-dump -r -F -d 'Log both directions to FILE as a hex dump'
+complete -c sockcat -s o -l output -r -F -d 'Log the raw bytes of both directions to FILE'
+complete -c sockcat -l append-output -d '-x and -o append to FILE'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s s -l source -x -a '(__fish_print_addresses)' -d 'Connect from this local address (-U -u: PATH)'
-complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds (-z: 1)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s z -l zero-io -d 'Probe PORTS, at most 256 at a time; send nothing'
 
 # Options of listen (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s m -l max-conns -x -d 'At most N clients at once'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allow -x -d 'Accept only ADDR[/BITS] or NAME (repeatable)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l broker -d 'Pass each client\'s data to all others (implies -k)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l chat -d 'A broker for people: "<user N>" lines, escaped'
-complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept these clients (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l deny -x -d 'Never accept ADDR[/BITS] or NAME (repeatable)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l allowfile -r -F -d '--allow each entry of FILE, one a line'
+complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l denyfile -r -F -d '--deny each entry of FILE, one a line'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l ready-fd -x -d 'Write the bound port (-U: PATH) to fd N'
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -l slow-client -x -a 'block drop disconnect' -d 'Block, drop or disconnect (default block)'

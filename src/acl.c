@@ -1,9 +1,15 @@
 #include "acl.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
+
+#include "diag.h"
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -116,7 +122,163 @@ bool acl_permits(const struct sc_acl *acl, const struct sockaddr *sa)
 
 void acl_free(struct sc_acl *acl)
 {
+    for (size_t i = 0; i < acl->name_count; i++) {
+        free(acl->names[i].name);
+        free(acl->names[i].origin);
+    }
+    free(acl->names);
     free(acl->allow.items);
     free(acl->deny.items);
     memset(acl, 0, sizeof(*acl));
+}
+
+/* ---- host names and files ---- */
+
+/* A host name as DNS allows it (letters, digits, '-', '.', '_'). */
+static bool looks_like_host_name(const char *text)
+{
+    size_t len = strlen(text);
+
+    if (len == 0 || len > 253 || text[0] == '-' || text[0] == '.')
+        return false;
+    for (const char *p = text; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static char *copy_text(const char *text)
+{
+    size_t len = strlen(text) + 1;
+    char *copy = malloc(len);
+
+    if (copy)
+        memcpy(copy, text, len);
+    return copy;
+}
+
+int acl_add_entry(struct sc_acl *acl, bool allow, const char *text, const char *origin)
+{
+    if (acl_add(allow ? &acl->allow : &acl->deny, text) == 0)
+        return 0;
+    if (!looks_like_host_name(text))
+        return -1;
+    struct sc_acl_name *grown = realloc(acl->names, (acl->name_count + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    acl->names = grown;
+    struct sc_acl_name *n = &acl->names[acl->name_count];
+    n->allow = allow;
+    n->name = copy_text(text);
+    n->origin = copy_text(origin);
+    if (!n->name || !n->origin) {
+        free(n->name);
+        free(n->origin);
+        return -1;
+    }
+    acl->name_count++;
+    return 0;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int acl_parse_line(const char *line, char *entry, size_t size)
+{
+    const char *start = line, *end;
+
+    while (is_blank(*start))
+        start++;
+    end = start;
+    while (*end && *end != '#' && !is_blank(*end))
+        end++;
+    const char *rest = end;
+    while (is_blank(*rest))
+        rest++;
+    /* One entry a line: anything after it but a comment is an error. */
+    if (*rest && *rest != '#')
+        return -1;
+    if ((size_t)(end - start) >= size)
+        return -1;
+    memcpy(entry, start, (size_t)(end - start));
+    entry[end - start] = '\0';
+    return 0;
+}
+
+int acl_load_file(struct sc_acl *acl, bool allow, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024], entry[300], origin[300];
+    unsigned number = 0;
+    int rc = 0;
+
+    if (!f) {
+        sc_error(-errno, "open %s", path);
+        return -1;
+    }
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        number++;
+        snprintf(origin, sizeof(origin), "%s:%u", path, number);
+        bool whole = strchr(line, '\n') || feof(f);
+        if (!whole || acl_parse_line(line, entry, sizeof(entry)) < 0 ||
+            (entry[0] && acl_add_entry(acl, allow, entry, origin) < 0)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            sc_usage_error("%s: invalid entry '%.60s': must be ADDR, ADDR/BITS or a host name",
+                           origin, line);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        sc_error(-errno, "read %s", path);
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Adds one resolved address as a rule for that address alone. */
+static int add_address(struct sc_cidr_list *list, const struct sockaddr *sa)
+{
+    char text[INET6_ADDRSTRLEN];
+    const void *addr = sa->sa_family == AF_INET
+                           ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                           : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+    if (!inet_ntop(sa->sa_family, addr, text, sizeof(text)))
+        return -1;
+    return acl_add(list, text);
+}
+
+int acl_resolve(struct sc_acl *acl, uv_loop_t *loop)
+{
+    struct addrinfo hints;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    for (size_t i = 0; i < acl->name_count; i++) {
+        struct sc_acl_name *n = &acl->names[i];
+        uv_getaddrinfo_t req;
+        /* No callback: resolved here and now, once, before anyone connects. */
+        int rc = uv_getaddrinfo(loop, &req, NULL, n->name, NULL, &hints);
+        if (rc < 0) {
+            sc_error(rc, "resolve %s (%s)", n->name, n->origin);
+            return -1;
+        }
+        for (struct addrinfo *ai = req.addrinfo; ai && rc == 0; ai = ai->ai_next)
+            if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+                rc = add_address(n->allow ? &acl->allow : &acl->deny, ai->ai_addr);
+        uv_freeaddrinfo(req.addrinfo);
+        if (rc < 0) {
+            sc_error(UV_ENOMEM, "resolve %s (%s)", n->name, n->origin);
+            return -1;
+        }
+        sc_verbose(2, "%s %s: resolved", n->allow ? "allow" : "deny", n->name);
+    }
+    return 0;
 }

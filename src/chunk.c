@@ -40,6 +40,11 @@ static struct sc_chunk *chunk_alloc(size_t cap)
     return c;
 }
 
+struct sc_chunk *chunk_new(size_t cap)
+{
+    return chunk_alloc(cap);
+}
+
 struct sc_chunk *chunk_take_block(void)
 {
     if (pool_count > 0) {

@@ -27,6 +27,9 @@ struct sc_chunk {
 /* A block of SC_BLOCK_SIZE bytes, len 0, one reference; NULL if out of memory. */
 struct sc_chunk *chunk_take_block(void);
 
+/* A chunk of `cap` bytes outside the pool (len 0, one reference); NULL if out of memory. */
+struct sc_chunk *chunk_new(size_t cap);
+
 /* Turns a filled block into the chunk to pass on (maybe a smaller copy). */
 struct sc_chunk *chunk_trim(struct sc_chunk *block, size_t len);
 

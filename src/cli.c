@@ -14,6 +14,7 @@
 
 #include "diag.h"
 #include "net.h"
+#include "portlist.h"
 
 /* Which subcommands an option belongs to. */
 enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
@@ -21,9 +22,12 @@ enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
 /* Long-only options take ids above any character. */
 enum {
     OPT_ALLOW = 256,
+    OPT_ALLOWFILE,
+    OPT_APPEND_OUTPUT,
     OPT_BROKER,
     OPT_CHAT,
     OPT_DENY,
+    OPT_DENYFILE,
     OPT_NO_SHUTDOWN,
     OPT_NO_ZEROCOPY,
     OPT_READY_FD,
@@ -44,12 +48,17 @@ struct option_spec {
 
 /* The one table of options: sorted by long name; --help is made from it. */
 static const struct option_spec option_specs[] = {
-    { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ADDR[/BITS]", "accept only these clients (repeatable)" },
+    { "allow",       required_argument, OPT_ALLOW,       FOR_LISTEN,  "ENTRY",       "accept only ADDR[/BITS] or NAME (repeatable)" },
+    { "allowfile",   required_argument, OPT_ALLOWFILE,   FOR_LISTEN,  "FILE",        "--allow each entry of FILE, one a line" },
+    { "append-output", no_argument,     OPT_APPEND_OUTPUT, FOR_BOTH,  NULL,          "-x and -o append to FILE" },
     { "broker",      no_argument,       OPT_BROKER,      FOR_LISTEN,  NULL,          "pass each client's data to all others (implies -k)" },
     { "chat",        no_argument,       OPT_CHAT,        FOR_LISTEN,  NULL,          "a broker for people: \"<user N>\" lines, escaped" },
-    { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ADDR[/BITS]", "never accept these clients (repeatable)" },
+    { "crlf",        no_argument,       'C',             FOR_BOTH,    NULL,          "send each LF of stdin as CRLF" },
+    { "deny",        required_argument, OPT_DENY,        FOR_LISTEN,  "ENTRY",       "never accept ADDR[/BITS] or NAME (repeatable)" },
+    { "denyfile",    required_argument, OPT_DENYFILE,    FOR_LISTEN,  "FILE",        "--deny each entry of FILE, one a line" },
     { "exec",        required_argument, 'e',             FOR_BOTH,    "COMMAND",     "talk to COMMAND instead of stdio (no shell)" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
+    { "hex-dump",    required_argument, 'x',             FOR_BOTH,    "FILE",        "log both directions to FILE as a hex dump" },
     { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
     { "ipv6",        no_argument,       '6',             FOR_BOTH,    NULL,          "use IPv6 only" },
     { "keep-open",   no_argument,       'k',             FOR_LISTEN,  NULL,          "serve many clients at once; broadcast stdin" },
@@ -57,6 +66,7 @@ static const struct option_spec option_specs[] = {
     { "no-shutdown", no_argument,       OPT_NO_SHUTDOWN, FOR_BOTH,    NULL,          "do not half-close at stdin EOF" },
     { "no-zerocopy", no_argument,       OPT_NO_ZEROCOPY, FOR_BOTH,    NULL,          "always copy through sockcat (no splice/sendfile)" },
     { "numeric",     no_argument,       'n',             FOR_BOTH,    NULL,          "no DNS: HOST is a numeric address" },
+    { "output",      required_argument, 'o',             FOR_BOTH,    "FILE",        "log the raw bytes of both directions to FILE" },
     { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
@@ -70,7 +80,8 @@ static const struct option_spec option_specs[] = {
     { "unix",        no_argument,       'U',             FOR_BOTH,    NULL,          "Unix socket: PATH (or @NAME) replaces HOST PORT" },
     { "verbose",     no_argument,       'v',             FOR_BOTH,    NULL,          "say more on stderr (repeatable)" },
     { "version",     no_argument,       'V',             FOR_BOTH,    NULL,          "show the version and exit" },
-    { "wait",        required_argument, 'w',             FOR_CONNECT, "SECS",        "give up connecting after SECS seconds" },
+    { "wait",        required_argument, 'w',             FOR_CONNECT, "SECS",        "give up connecting after SECS seconds (-z: 1)" },
+    { "zero-io",     no_argument,       'z',             FOR_CONNECT, NULL,          "probe PORTS, at most 256 at a time; send nothing" },
 };
 
 #define OPTION_COUNT (sizeof(option_specs) / sizeof(option_specs[0]))
@@ -99,13 +110,18 @@ static void print_help(FILE *out)
     fputs("Usage: sockcat connect [OPTIONS] HOST PORT\n"
           "       sockcat listen [OPTIONS] [HOST] PORT\n"
           "       sockcat connect|listen -U [OPTIONS] PATH\n"
+          "       sockcat connect -z [OPTIONS] HOST PORTS\n"
           "Send stdin to a TCP or Unix socket peer and the peer's bytes to stdout,\n"
           "both at once. End of stdin half-closes the connection; sockcat exits\n"
           "when both directions are done. PORT is a number or a service name;\n"
           "PATH is a socket file, or @NAME in Linux's abstract namespace.\n"
           "With -u, UDP: each read of stdin is sent as one datagram and each\n"
           "datagram received is written whole; UDP has no end of stream, so\n"
-          "sockcat goes on printing replies until a signal.\n", out);
+          "sockcat goes on printing replies until a signal.\n"
+          "With -z, probe PORTS (P, P1-P2 or a comma list: 22,80,8000-8100) and print\n"
+          "\"HOST PORT open\" for each port that accepts, in port order; at most 256\n"
+          "probes (fewer under a low descriptor limit) are in flight, each for -w\n"
+          "seconds (1 by default). Exit 0 if any port is open, 1 if none is.\n", out);
     print_option_group(out, "Options for both modes", FOR_BOTH);
     print_option_group(out, "Connect options", FOR_CONNECT);
     print_option_group(out, "Listen options", FOR_LISTEN);
@@ -114,7 +130,8 @@ static void print_help(FILE *out)
           "  sockcat connect host 4000 < backup.tar  send it from another machine\n"
           "  sockcat listen -U /tmp/s.sock           the same between local processes\n"
           "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n"
-          "  sockcat listen -k -e cat 4007          an echo server: a cat per client\n", out);
+          "  sockcat listen -k -e cat 4007           an echo server: a cat per client\n"
+          "  sockcat connect -z host 20-25,http      which of these ports are open\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
@@ -373,6 +390,11 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case 'n': o->numeric = true; return 0;
     case 'P': o->progress = true; return 0;
     case 'U': o->unix_path = ""; return 0;  /* the operand fills it in */
+    case 'z': o->zero_io = true; return 0;
+    case 'C': o->crlf = true; return 0;
+    case 'x': o->hex_dump_path = arg; return 0;
+    case 'o': o->output_path = arg; return 0;
+    case OPT_APPEND_OUTPUT: o->append_output = true; return 0;
     case 'v': sc_verbosity++; return 0;
     case OPT_NO_SHUTDOWN: o->no_shutdown = true; return 0;
     case OPT_NO_ZEROCOPY: o->no_zerocopy = true; return 0;
@@ -404,11 +426,14 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
         return 0;
     case OPT_ALLOW:
     case OPT_DENY:
-        if (acl_add(id == OPT_ALLOW ? &o->acl.allow : &o->acl.deny, arg) < 0) {
-            sc_usage_error("invalid address '%s': must be ADDR or ADDR/BITS", arg);
+        if (acl_add_entry(&o->acl, id == OPT_ALLOW, arg, id == OPT_ALLOW ? "--allow" : "--deny") < 0) {
+            sc_usage_error("invalid address '%s': must be ADDR, ADDR/BITS or a host name", arg);
             return -1;
         }
         return 0;
+    case OPT_ALLOWFILE:
+    case OPT_DENYFILE:
+        return acl_load_file(&o->acl, id == OPT_ALLOWFILE, arg);
     case OPT_READY_FD: return parse_ready_fd(arg, &o->ready_fd);
     case OPT_SLOW_CLIENT: return parse_slow_policy(arg, &o->slow_client);
     case OPT_STATS: return parse_stats(arg, &o->stats);
@@ -444,6 +469,8 @@ static const struct conflict {
     { 'U', 'n', NULL },
     { 'U', OPT_ALLOW, NULL },
     { 'U', OPT_DENY, NULL },
+    { 'U', OPT_ALLOWFILE, NULL },
+    { 'U', OPT_DENYFILE, NULL },
     { 'U', 'p', NULL },
     { 'U', GIVEN_PORT_OPERAND, NULL },
     /* What UDP has no use for. */
@@ -465,6 +492,26 @@ static const struct conflict {
     { 'c', OPT_BROKER, "a broker's clients talk to each other, not to a program" },
     { 'e', OPT_CHAT, "a broker's clients talk to each other, not to a program" },
     { 'c', OPT_CHAT, "a broker's clients talk to each other, not to a program" },
+    /* The probe sends nothing and reads nothing: it only asks who answers. */
+    { 'z', 'U', NULL },
+    { 'z', 's', NULL },
+    { 'z', 'p', NULL },
+    { 'z', OPT_SEND_ONLY, NULL },
+    { 'z', OPT_RECV_ONLY, NULL },
+    { 'z', OPT_NO_SHUTDOWN, NULL },
+    { 'z', 'C', NULL },
+    { 'z', 'x', NULL },
+    { 'z', 'o', NULL },
+    { 'z', OPT_APPEND_OUTPUT, NULL },
+    { 'z', 'e', NULL },
+    { 'z', 'c', NULL },
+    /* The line-ending and logging steps are on stdin's and stdout's way. */
+    { 'e', 'C', "a program's pipes take the place of stdin and stdout" },
+    { 'e', 'x', "a program's pipes take the place of stdin and stdout" },
+    { 'e', 'o', "a program's pipes take the place of stdin and stdout" },
+    { 'c', 'C', "a program's pipes take the place of stdin and stdout" },
+    { 'c', 'x', "a program's pipes take the place of stdin and stdout" },
+    { 'c', 'o', "a program's pipes take the place of stdin and stdout" },
 };
 
 /* What the command line held, for the table of conflicts. */
@@ -517,6 +564,18 @@ static int check_combinations(struct sc_opts *o, const struct given *g)
             return -1;
         }
     }
+    /* -u -z waits -w for an ICMP unreachable; a plain UDP socket connects at once. */
+    if (was_given(g, 'u') && was_given(g, 'w') && !o->zero_io) {
+        sc_usage_error("conflicting options: -u and -w (a UDP socket connects at once)");
+        return -1;
+    }
+    if (o->append_output && !o->hex_dump_path && !o->output_path) {
+        sc_usage_error("option --append-output: needs -x or -o");
+        return -1;
+    }
+    /* The probe reads no stdin. */
+    if (o->zero_io)
+        o->recv_only = true;
     /* -U -u binds -s PATH so that replies reach it; a Unix stream needs no address. */
     if (was_given(g, 'U') && was_given(g, 's') && !o->udp) {
         sc_usage_error("conflicting options: -U and -s (-s PATH is for -U -u)");
@@ -583,6 +642,23 @@ static int parse_unix_operand(char **words, int count, struct sc_opts *o)
     return 0;
 }
 
+/* -z: PORTS, a list of ports and ranges. */
+static int parse_port_list(const char *text, struct sc_opts *o)
+{
+    char why[160];
+
+    o->ports = malloc(sizeof(*o->ports));
+    if (!o->ports) {
+        sc_error(UV_ENOMEM, "parse ports");
+        return -1;
+    }
+    if (portlist_parse(text, o->udp ? "udp" : "tcp", NULL, o->ports, why, sizeof(why)) < 0) {
+        sc_usage_error("invalid ports %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 /* HOST PORT for connect, [HOST] PORT for listen; PATH with -U. */
 static int parse_operands(char **words, int count, struct sc_opts *o)
 {
@@ -606,6 +682,8 @@ static int parse_operands(char **words, int count, struct sc_opts *o)
         sc_usage_error("invalid host '': must not be empty");
         return -1;
     }
+    if (o->zero_io)
+        return parse_port_list(words[count - 1], o);
     if (port_or_complain(words[count - 1], &port, o->udp) < 0)
         return -1;
     if (port == 0 && o->mode == SC_MODE_CONNECT) {
@@ -678,4 +756,6 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
 void cli_free(struct sc_opts *o)
 {
     acl_free(&o->acl);
+    free(o->ports);
+    o->ports = NULL;
 }

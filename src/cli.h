@@ -9,6 +9,8 @@
 
 #include "acl.h"
 
+struct sc_portlist;
+
 enum sc_mode { SC_MODE_CONNECT, SC_MODE_LISTEN };
 
 /* What -k does with a client that does not read its broadcast. */
@@ -47,6 +49,12 @@ struct sc_opts {
     int ready_fd;             /* -1: none */
     const char *exec;         /* -e PROG ARGS or -c CMD: a child instead of stdio */
     bool exec_shell;          /* -c: run exec with /bin/sh -c */
+    bool zero_io;             /* -z: probe the ports, send nothing */
+    struct sc_portlist *ports;  /* -z: the PORTS operand */
+    bool crlf;                /* -C: LF sent as CRLF */
+    const char *hex_dump_path;  /* -x FILE, or NULL */
+    const char *output_path;  /* -o FILE, or NULL */
+    bool append_output;       /* --append-output: -x/-o append */
 };
 
 /* cli_parse returns this to run, or an exit status to return at once. */

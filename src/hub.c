@@ -229,7 +229,7 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
     }
     if (hub->out && !hub->out_broken && !hub->out->closing)
         sc_diag_stdout_data(chunk->data, chunk->len);  /* a live line sharing the terminal */
-    pump_push(&hub->to_stdout, chunk);
+    pump_push_from(&hub->to_stdout, chunk, peer->name);
     chunk_unref(chunk);
 }
 

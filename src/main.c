@@ -91,6 +91,9 @@ static void app_watch_signals(struct sc_app *app)
 
 static void app_report(const struct sc_session *s)
 {
+    /* The probe's figures would count only its own report lines. */
+    if (s->opts.zero_io && s->opts.stats == SC_STATS_NONE)
+        return;
     if (s->opts.stats == SC_STATS_JSON)
         stats_print_json(&s->counters);
     else if (s->opts.stats == SC_STATS_TEXT || sc_verbosity >= 1)
@@ -148,12 +151,43 @@ static void run_loop(uv_loop_t *loop)
     }
 }
 
+/* A log of -x or -o could not be written: stop, with status 1. */
+static void app_on_log_failed(void *ctx)
+{
+    struct sc_app *app = ctx;
+
+    conv_stop(&app->session.conv, SC_EXIT_RUNTIME);
+}
+
+/*
+ * What must be ready before any connection: the -x/-o files open, the
+ * host names of the access lists resolved. 0, or -1 after saying why.
+ */
+static int app_prepare(struct sc_app *app)
+{
+    struct sc_session *s = &app->session;
+
+    if (acl_resolve(&s->opts.acl, &s->loop) < 0)
+        return -1;
+    if (!transform_needed(&s->opts))
+        return 0;
+    if (transform_open(&s->transform, &s->opts) < 0)
+        return -1;
+    s->transform.on_error = app_on_log_failed;
+    s->transform.ctx = app;
+    return 0;
+}
+
 static int app_run(struct sc_app *app)
 {
     struct sc_session *s = &app->session;
     int rc;
 
     uv_loop_init(&s->loop);
+    if (app_prepare(app) < 0) {
+        uv_loop_close(&s->loop);
+        return SC_EXIT_RUNTIME;
+    }
     /* From here on a stalled stderr must not stall the loop. */
     sc_diag_attach(&s->loop);
     s->counters.start_ns = sc_now_ns();
@@ -164,6 +198,8 @@ static int app_run(struct sc_app *app)
         s->conv.on_stopping = app_on_stopping;
         s->conv.on_finished = app_on_finished;
         s->conv.hub.on_peer_gone = app_on_peer_gone;
+        if (transform_needed(&s->opts))
+            transform_attach(&s->transform, &s->conv.hub.to_peers, &s->conv.hub.to_stdout);
         app_watch_signals(app);
         if (s->opts.progress)
             progress_start(&s->progress, &s->loop, &s->counters);
@@ -174,6 +210,9 @@ static int app_run(struct sc_app *app)
     if (!net_lookups_stuck())
         close_loop(&s->loop);
     stdio_restore();
+    if (transform_needed(&s->opts) && transform_close(&s->transform) < 0 &&
+        s->conv.exit_code == SC_EXIT_OK)
+        s->conv.exit_code = SC_EXIT_RUNTIME;
     /* A run that failed before any peer took part has no figures to tell. */
     if (rc == 0 && (s->counters.connections > 0 || s->conv.exit_code != SC_EXIT_RUNTIME))
         app_report(s);

@@ -171,6 +171,29 @@ static void udp_close(struct sc_session *s)
     exec_close(s);
 }
 
+/* ---- the port probe: connect -z, TCP or UDP ---- */
+
+static void probe_start_mode(struct sc_session *s)
+{
+    probe_start(&s->probe, &s->loop, &s->opts, &s->conv);
+}
+
+static void probe_stop_mode(struct sc_session *s)
+{
+    probe_stop(&s->probe);
+}
+
+static void probe_close_mode(struct sc_session *s)
+{
+    probe_close(&s->probe);
+}
+
+/* It dials and never pumps: no endpoint ever joins the conversation. */
+static const struct sc_mode_ops probe_mode = {
+    "probe", SC_KIND_CONNECT, false, false, probe_start_mode, join, nothing, probe_stop_mode,
+    probe_close_mode,
+};
+
 static const struct sc_mode_ops modes[] = {
     { "connect", SC_KIND_CONNECT, false, false, connect_start, join, nothing, nothing,
       connect_close },
@@ -193,6 +216,8 @@ const struct sc_mode_ops *mode_for(const struct sc_opts *opts)
 
     /* cli accepts -k for listen only. */
     assert(!opts->keep_open || kind == SC_KIND_LISTEN);
+    if (opts->zero_io)
+        return &probe_mode;
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
         if (modes[i].kind == kind && modes[i].keep_open == opts->keep_open &&

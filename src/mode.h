@@ -17,7 +17,9 @@
 #include "counters.h"
 #include "dial.h"
 #include "exec.h"
+#include "probe.h"
 #include "stats.h"
+#include "transform.h"
 #include "udp.h"
 
 /* Everything one run of sockcat holds. */
@@ -30,6 +32,8 @@ struct sc_session {
     struct sc_acceptor acceptor;
     struct sc_udp_service udp;
     struct sc_exec_service exec;   /* -e, -c: a program for each peer */
+    struct sc_probe probe;          /* connect -z */
+    struct sc_transform transform;  /* -C, -x, -o */
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
 };

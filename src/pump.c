@@ -58,16 +58,9 @@ static void sink_set_over(struct sc_pump_sink *sink, bool over)
         sink->pump->over--;
 }
 
-/*
- * The transform step every chunk takes on its way to the sinks: identity
- * today; line endings, a hex dump or a session log would go here, once for
- * every direction.
- */
-static struct sc_chunk *pump_transform(struct sc_pump *pump, struct sc_chunk *chunk)
-{
-    (void)pump;
-    return chunk;
-}
+
+static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *chunk,
+                             const struct sc_pump_sink *except);
 
 /* Brings count_out up to what the sink's endpoint has written: whole chunks,
  * and the part of one that a failure or a close cut short. */
@@ -136,21 +129,50 @@ static int sink_write_unqueued(struct sc_pump_sink *sink, struct sc_chunk *chunk
     return 0;
 }
 
+/*
+ * The transform step every chunk takes on its way to the sinks, once for
+ * every direction: line endings, a hex dump, a session log (transform.h).
+ * Without one, the chunk goes on as it is. `except` is a sink that must not
+ * get it (the broker: never back to its sender).
+ */
+static void pump_push_to(struct sc_pump *pump, struct sc_chunk *chunk, const char *origin,
+                         const struct sc_pump_sink *except)
+{
+    struct sc_chunk *given = chunk;
+
+    if (pump->count_in)
+        *pump->count_in += chunk->len;
+    if (pump->transform)
+        chunk = pump->transform(pump->transform_ctx, chunk, origin);
+    pump_write_sinks(pump, chunk, except);
+    if (chunk != given)
+        chunk_unref(chunk);
+}
+
 void pump_push(struct sc_pump *pump, struct sc_chunk *chunk)
 {
-    pump_push_except(pump, chunk, NULL);
+    pump_push_to(pump, chunk, NULL, NULL);
+}
+
+void pump_push_from(struct sc_pump *pump, struct sc_chunk *chunk, const char *origin)
+{
+    pump_push_to(pump, chunk, origin, NULL);
 }
 
 void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
                       const struct sc_pump_sink *except)
 {
+    pump_push_to(pump, chunk, NULL, except);
+}
+
+static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *given,
+                             const struct sc_pump_sink *except)
+{
     bool was_flowing = pump_flowing(pump);
     bool over_budget = pump_over_budget(pump);
     struct sc_pump_sink *next;
+    struct sc_chunk *chunk = given;
 
-    if (pump->count_in)
-        *pump->count_in += chunk->len;
-    chunk = pump_transform(pump, chunk);
     for (struct sc_pump_sink *sink = pump->sinks; sink; sink = next) {
         next = sink->next;
         if (sink == except || !sink->taking || sink->ep->closing ||

@@ -5,8 +5,9 @@
  * One pump is one flow with one set of water marks: one source and many
  * sinks (the broadcast of stdin: fan-out), or many sources and one sink
  * (clients to stdout: fan-in), or one of each (a one-shot direction).
- * - pump_push() passes a chunk through the transform step (identity today)
- *   and writes it to every sink that takes data;
+ * - pump_push() passes a chunk through the transform step (none unless
+ *   -C, -x or -o asks for one: transform.h) and writes it to every sink
+ *   that takes data;
  * - a sink whose backlog (bytes plus a per-chunk cost) passes SC_HIGH_WATER
  *   is "over"; it stops being over once it drains to SC_LOW_WATER. While a
  *   sink is over, the sources stop reading, unless the slow-sink policy
@@ -108,6 +109,10 @@ struct sc_pump {
     uint64_t *count_out;        /* bytes the sinks' endpoints wrote, or NULL */
     size_t high_water;          /* a sink's marks; 0: SC_HIGH_WATER and */
     size_t low_water;           /* SC_LOW_WATER */
+    /* The transform step, or NULL: returns the chunk to pass on (itself,
+     * or a new one with one reference); `origin` names the source. */
+    struct sc_chunk *(*transform)(void *ctx, struct sc_chunk *chunk, const char *origin);
+    void *transform_ctx;
 };
 
 void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *owner);
@@ -128,6 +133,8 @@ void pump_push(struct sc_pump *pump, struct sc_chunk *chunk);
 /* The same, to every sink but `except` (the broker: never back to its sender). */
 void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
                       const struct sc_pump_sink *except);
+/* Like pump_push(), naming the source (a client) for the transform step. */
+void pump_push_from(struct sc_pump *pump, struct sc_chunk *chunk, const char *origin);
 
 /* The (only) source ended: with eof_ends_sinks, end every sink once drained. */
 void pump_source_eof(struct sc_pump *pump);

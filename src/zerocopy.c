@@ -13,6 +13,7 @@
 
 #include "conv.h"
 #include "diag.h"
+#include "transform.h"
 
 /* Bytes asked of one sendfile or splice call. */
 #define MOVE_CHUNK (1024 * 1024)
@@ -72,6 +73,9 @@ bool zerocopy_allowed(const struct sc_opts *opts)
         return false;
     /* -k: stdin is a broadcast to many, and clients fan in to stdout. */
     if (opts->keep_open)
+        return false;
+    /* -C, -x, -o: every chunk takes the transform step. */
+    if (transform_needed(opts))
         return false;
     /* -e/-c: the program's pipes are the conversation, not stdin and stdout. */
     if (opts->exec)

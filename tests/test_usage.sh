@@ -40,8 +40,8 @@ testUnknownCommand() {
 testUnknownOption() {
     usage_error "sockcat: unknown option: --bogus" connect --bogus 127.0.0.1 80
     usage_error "sockcat: unknown option: --bogus" listen 80 --bogus
-    usage_error "sockcat: unknown option: -x" connect -x 127.0.0.1 80
-    usage_error "sockcat: unknown option: -x" connect -vx 127.0.0.1 80
+    usage_error "sockcat: unknown option: -Y" connect -Y 127.0.0.1 80
+    usage_error "sockcat: unknown option: -Y" connect -vY 127.0.0.1 80
 }
 
 testMissingArgument() {
