@@ -8,8 +8,10 @@
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
 _sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
     --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
-    --version'
-_sockcat_opts_connect='-p -s -w --source --source-port --wait'
+    --version --ssl --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key --ssl-trustfile
+    --ssl-verify'
+_sockcat_opts_connect='-p -s -w --source --source-port --wait --proxy --proxy-auth
+    --proxy-dns --proxy-type --ssl-no-verify --ssl-pin --ssl-servername'
 _sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns
     --ready-fd --slow-client'
 
@@ -91,6 +93,26 @@ _sockcat()
             COMPREPLY=($(compgen -W 'text json' -- "$cur"))
             return
             ;;
+        --proxy-type)
+            COMPREPLY=($(compgen -W 'http socks4 socks4a socks5' -- "$cur"))
+            return
+            ;;
+        --proxy-dns)
+            COMPREPLY=($(compgen -W 'local remote' -- "$cur"))
+            return
+            ;;
+        --ssl-cert | --ssl-key | --ssl-trustfile)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            compopt -o filenames 2>/dev/null
+            return
+            ;;
+        --proxy)
+            _sockcat_hosts
+            return
+            ;;
+        --proxy-auth | --ssl-alpn | --ssl-ciphers | --ssl-pin | --ssl-servername)
+            return
+            ;;
         -p | --source-port)
             _sockcat_ports
             return
@@ -124,7 +146,10 @@ _sockcat()
                     continue
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
-                    --deny | --ready-fd | --slow-client | --stats)
+                    --deny | --ready-fd | --slow-client | --stats | --proxy | \
+                    --proxy-auth | --proxy-dns | --proxy-type | --ssl-alpn | \
+                    --ssl-cert | --ssl-ciphers | --ssl-key | --ssl-pin | \
+                    --ssl-servername | --ssl-trustfile)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))

@@ -19,6 +19,9 @@
 #include "stats.h"
 #include "udp.h"
 
+struct sc_tls;
+struct sc_tls_accept;
+
 /* Everything one run of sockcat holds. */
 struct sc_session {
     uv_loop_t loop;
@@ -30,6 +33,8 @@ struct sc_session {
     struct sc_udp_service udp;
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
+    struct sc_tls *tls;                   /* listen --ssl */
+    struct sc_tls_accept *tls_accepting;  /* clients whose handshake runs */
 };
 
 struct sc_mode_ops {
