@@ -38,7 +38,8 @@ setUp() {
 
 tearDown() {
     local p
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    # TERM, which timeout(1) passes on to what it runs (KILL would orphan that).
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     rm -rf "$T"
 }
 
