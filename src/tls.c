@@ -505,9 +505,9 @@ static void describe_verification(struct tls_endpoint *t, X509 *cert, char *out,
 {
     long verify = SSL_get_verify_result(t->ssl);
 
+    (void)cert;
     if (t->tls->server)
-        snprintf(out, size, "%s", cert ? (verify == X509_V_OK ? "verified" : "not verified")
-                                       : "none asked");
+        snprintf(out, size, "%s", verify == X509_V_OK ? "verified" : "not verified");
     else if (t->tls->pinned)
         snprintf(out, size, "matches --ssl-pin");
     else if (t->tls->verify)
@@ -523,17 +523,21 @@ static void tell_session(struct tls_endpoint *t)
     X509 *cert = SSL_get0_peer_certificate(t->ssl);
     const unsigned char *alpn = NULL;
     unsigned alpn_len = 0;
-    char subject[256] = "none", verdict[200];
+    char subject[256], verdict[200], about[480];
 
     if (sc_verbosity < 1)
         return;
-    if (cert)
+    if (cert) {
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        describe_verification(t, cert, verdict, sizeof(verdict));
+        snprintf(about, sizeof(about), "certificate %s: %s", subject, verdict);
+    } else {
+        snprintf(about, sizeof(about), "no %scertificate", t->tls->server ? "client " : "");
+    }
     SSL_get0_alpn_selected(t->ssl, &alpn, &alpn_len);
-    describe_verification(t, cert, verdict, sizeof(verdict));
-    sc_verbose(1, "TLS with %s: %s, %s%s%.*s; certificate %s: %s", t->peer,
-               SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), alpn_len ? ", ALPN " : "",
-               (int)alpn_len, alpn ? (const char *)alpn : "", subject, verdict);
+    sc_verbose(1, "TLS with %s: %s, %s%s%.*s; %s", t->peer, SSL_get_version(t->ssl),
+               SSL_get_cipher_name(t->ssl), alpn_len ? ", ALPN " : "", (int)alpn_len,
+               alpn ? (const char *)alpn : "", about);
 }
 
 static void handshake_done(struct tls_endpoint *t)

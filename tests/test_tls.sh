@@ -315,11 +315,11 @@ c, _ = s.accept(); time.sleep(10)
 ' "$port"
     th_wait_listening "$port"
     start=$(date +%s%N)
-    sc_client "$T/out" "$T/err" -n -w 1 127.0.0.1 "$port"
+    sc_client "$T/out" "$T/err" -n -w 2 127.0.0.1 "$port"
     assertEquals "exit status" 1 "$RC"
     assertEquals "the message" "sockcat: TLS handshake with 127.0.0.1 $port: Connection timed out" \
         "$(cat "$T/err")"
-    assertTrue "gave up within 4 s" "[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 4000 ]"
+    assertTrue "gave up within 8 s" "[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 8000 ]"
 }
 
 # A TLS server that sends its data and closes the socket without close_notify.
@@ -362,6 +362,39 @@ testKeepOpenManyClients() {
     done
     assertEquals "lines from every client" $n "$ok"
     assertEquals "each client's line whole" $n "$(sort -u "$T/srv" | grep -c '^client [0-9]*$')"
+}
+
+# Over a Unix socket (-U) the same.
+testUnixSocket() {
+    local pin
+    timeout "$TH_TIMEOUT" "$SOCKCAT" listen -v --ssl --ready-fd 3 -U "$T/s.sock" \
+        <"$DOWN" >"$T/srv" 2>"$T/srv.err" 3>"$T/ready" &
+    PIDS+=("$!")
+    local server=$!
+    th_wait_file "$T/ready"
+    pin=$(grep -o 'sha256:[0-9a-f]\{64\}' "$T/srv.err")
+    sc_client "$T/out" "$T/err" --ssl-pin "$pin" -U "$T/s.sock"
+    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
+    th_wait_pid "$server" 10
+    assertEquals "listen's exit status" 0 "$TH_RC"
+    assert_both_ways "-U --ssl" "$T/out" "$T/srv"
+}
+
+testAlpnAndCiphers() {
+    sc_server "$T/srv" "$T/srv.err" -v --ssl-alpn h2,http/1.1
+    sc_client "$T/out" "$T/err" -v --ssl-no-verify --ssl-alpn http/1.1,other 127.0.0.1 "$TH_PORT"
+    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
+    assertContains "the protocol both know" "$(cat "$T/err")" ", ALPN http/1.1;"
+    th_wait_pid "$TH_PID" 10
+    sc_server "$T/srv2" "$T/srv2.err" --ssl-ciphers ECDHE+AESGCM
+    echo | timeout "$TH_TIMEOUT" openssl s_client -tls1_2 -connect "127.0.0.1:$TH_PORT" \
+        >"$T/out2" 2>&1
+    assertContains "TLS 1.2 with the cipher asked" "$(cat "$T/out2")" \
+        "Cipher is ECDHE-ECDSA-AES256-GCM-SHA384"
+    sc_client "$T/out3" "$T/err3" --ssl-ciphers bogus 127.0.0.1 9
+    assertEquals "a cipher list OpenSSL refuses: status" 1 "$RC"
+    assertEquals "a cipher list OpenSSL refuses" "sockcat: --ssl-ciphers bogus: no cipher match" \
+        "$(cat "$T/err3")"
 }
 
 # --- usage -------------------------------------------------------------------------------
