@@ -47,6 +47,7 @@ bg() {
 # keeps what it receives (UP's length of it) in $T/srv, then closes.
 # Sets TARGET_PORT and TARGET_PID.
 target() {
+    rm -f "$T/target.port" "$T/srv"
     bg python3 -c '
 import socket, sys
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)

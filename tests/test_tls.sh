@@ -131,7 +131,9 @@ testClientAgainstSocat() {
 testClientThroughStunnel() {
     need stunnel4 || return
     local port
-    TH_STDIN=$DOWN th_listen "$T/srv" "$T/srv.err"
+    # stunnel ends the whole TLS connection once one side's stream ends, so the
+    # plain side must not half-close before it has everything.
+    TH_STDIN=$DOWN th_listen "$T/srv" "$T/srv.err" --no-shutdown
     PIDS+=("$TH_PID")
     local plain_pid=$TH_PID plain_port=$TH_PORT
     port=$(th_free_port)
