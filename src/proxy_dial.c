@@ -21,7 +21,7 @@
 struct prefix_endpoint {
     struct sc_endpoint base;
     struct sc_endpoint *inner;
-    struct sc_chunk *prefix;
+    struct sc_chunk *prefix[2];  /* read back in this order; NULL when done */
     uv_idle_t kick;
     bool inner_closed;
     bool kick_closed;
@@ -37,13 +37,15 @@ static void prefix_sync(struct prefix_endpoint *p)
 static void prefix_on_kick(uv_idle_t *idle)
 {
     struct prefix_endpoint *p = idle->data;
-    struct sc_chunk *chunk = p->prefix;
 
     uv_idle_stop(idle);
-    if (!p->base.reading || p->base.closing)
-        return;
-    if (chunk) {
-        p->prefix = NULL;
+    for (int i = 0; i < 2; i++) {
+        struct sc_chunk *chunk = p->prefix[i];
+        if (!chunk)
+            continue;
+        if (!p->base.reading || p->base.closing)
+            return;  /* the rest waits for the next read_start */
+        p->prefix[i] = NULL;
         p->base.bytes_read += chunk->len;
         p->base.events->on_data(&p->base, chunk);  /* the owner takes our reference */
     }
@@ -58,7 +60,7 @@ static int prefix_read_start(struct sc_endpoint *ep)
     if (ep->reading || ep->closing)
         return 0;
     ep->reading = true;
-    if (p->prefix)
+    if (p->prefix[0] || p->prefix[1])
         return uv_idle_start(&p->kick, prefix_on_kick);
     return endpoint_read_start(p->inner);
 }
@@ -95,8 +97,9 @@ static void prefix_finish_close(struct prefix_endpoint *p)
 {
     if (!p->inner_closed || !p->kick_closed)
         return;
-    if (p->prefix)
-        chunk_unref(p->prefix);
+    for (int i = 0; i < 2; i++)
+        if (p->prefix[i])
+            chunk_unref(p->prefix[i]);
     p->base.events->on_closed(&p->base);  /* the owner frees p */
 }
 
@@ -217,21 +220,42 @@ static const struct sc_endpoint_events prefix_inner_events = {
     .on_closed = inner_closed,
 };
 
-/* `inner` with `bytes` to be read first; NULL when out of memory. */
-static struct sc_endpoint *prefix_endpoint_new(uv_loop_t *loop, struct sc_endpoint *inner,
-                                               const unsigned char *bytes, size_t len)
+/* A chunk holding a copy of `len` bytes (at most a block); NULL when out of memory. */
+static struct sc_chunk *copy_chunk(const void *bytes, size_t len)
 {
-    struct prefix_endpoint *p = calloc(1, sizeof(*p));
     struct sc_chunk *chunk = chunk_take_block();
 
-    if (!p || !chunk || len > chunk->cap) {
-        free(p);
+    if (!chunk || len > chunk->cap) {
         if (chunk)
             chunk_unref(chunk);
         return NULL;
     }
     memcpy(chunk->data, bytes, len);
-    p->prefix = chunk_trim(chunk, len);
+    return chunk_trim(chunk, len);
+}
+
+/*
+ * `inner` with bytes to be read first: `len` of `bytes`, then `more_len`
+ * of `more`. NULL when out of memory.
+ */
+static struct sc_endpoint *prefix_endpoint_new(uv_loop_t *loop, struct sc_endpoint *inner,
+                                               const void *bytes, size_t len,
+                                               const void *more, size_t more_len)
+{
+    struct prefix_endpoint *p = calloc(1, sizeof(*p));
+
+    if (p && len)
+        p->prefix[0] = copy_chunk(bytes, len);
+    if (p && more_len)
+        p->prefix[1] = copy_chunk(more, more_len);
+    if (!p || (len && !p->prefix[0]) || (more_len && !p->prefix[1])) {
+        if (p && p->prefix[0])
+            chunk_unref(p->prefix[0]);
+        if (p && p->prefix[1])
+            chunk_unref(p->prefix[1]);
+        free(p);
+        return NULL;
+    }
     p->base.ops = &prefix_ops;
     p->inner = inner;
     inner->events = &prefix_inner_events;
@@ -268,6 +292,8 @@ struct sc_proxy_dial {
     char name[NET_HOST_PORT_SIZE + 8];  /* "proxy HOST PORT" */
     unsigned char buf[PROXY_HTTP_MAX_REPLY];
     size_t len;
+    const char *more;           /* the part of the last read that did not fit in buf */
+    size_t more_len;
     bool ep_closed;
     bool kick_closed;
     bool finished;
@@ -443,13 +469,15 @@ static void tunnel_open(struct sc_proxy_dial *p, size_t used)
     /* The conversation's figures start here, not with the proxy's handshake. */
     ep->bytes_read = 0;
     ep->bytes_written = 0;
-    if (rest > 0) {
-        struct sc_endpoint *wrapped = prefix_endpoint_new(p->loop, ep, p->buf + used, rest);
+    if (rest > 0 || p->more_len > 0) {
+        struct sc_endpoint *wrapped = prefix_endpoint_new(p->loop, ep, p->buf + used, rest,
+                                                          p->more, p->more_len);
         if (!wrapped) {
             failed(p, UV_ENOMEM, "%s", "");
             return;
         }
-        sc_verbose(2, "%s: %zu B from the server came with the answer", p->name, rest);
+        sc_verbose(2, "%s: %zu B from the server came with the answer", p->name,
+                   rest + p->more_len);
         ep = wrapped;
     }
     finish(p, true);
@@ -553,11 +581,9 @@ static void ep_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 
     memcpy(p->buf + p->len, chunk->data, take);
     p->len += take;
-    chunk_unref(chunk);
-    if (take < got && p->stage != STAGE_HTTP) {
-        failed(p, 0, "answer too long");
-        return;
-    }
+    /* Bytes past buf are the server's once the answer is complete in buf. */
+    p->more = chunk->data + take;
+    p->more_len = got - take;
     switch (p->stage) {
     case STAGE_HTTP: on_http(p); break;
     case STAGE_SOCKS4: on_socks4(p); break;
@@ -566,6 +592,12 @@ static void ep_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
     case STAGE_SOCKS5_CONNECT: on_socks5_connect(p); break;
     default: failed(p, 0, "spoke before it was asked"); break;
     }
+    /* Still waiting for the answer with buf full: it is no proxy's answer. */
+    if (!p->finished && p->more_len > 0)
+        failed(p, 0, "answer too long");
+    p->more = NULL;
+    p->more_len = 0;
+    chunk_unref(chunk);
 }
 
 static void ep_eof(struct sc_endpoint *ep)

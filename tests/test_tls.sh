@@ -94,7 +94,7 @@ testClientAgainstOpensslServer() {
     th_wait_listening "$port"
     sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$BG_PID" 10
+    th_wait_pid "$BG_PID" 30
     assert_both_ways "openssl s_server" "$T/out" "$T/srv"
 }
 
@@ -106,7 +106,7 @@ testClientAgainstNcat() {
     th_wait_listening "$port"
     sc_client "$T/out" "$T/err" -v --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$BG_PID" 10
+    th_wait_pid "$BG_PID" 30
     assert_both_ways "ncat --ssl" "$T/out" "$T/srv"
     assertContains "-v tells the session" "$(cat "$T/err")" \
         "TLS with localhost $port: TLSv1.3"
@@ -123,7 +123,7 @@ testClientAgainstSocat() {
     th_wait_listening "$port"
     sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$BG_PID" 10
+    th_wait_pid "$BG_PID" 30
     assert_both_ways "socat OPENSSL-LISTEN" "$T/out" "$T/srv"
 }
 
@@ -150,7 +150,7 @@ EOF
     th_wait_listening "$port"
     sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$plain_pid" 10
+    th_wait_pid "$plain_pid" 30
     assert_both_ways "stunnel4" "$T/out" "$T/srv"
 }
 
@@ -160,7 +160,7 @@ testServerForOpensslClient() {
     sc_server "$T/srv" "$T/srv.err" --ssl-cert "$C/server.pem" --ssl-key "$C/server.key"
     timeout "$TH_TIMEOUT" openssl s_client -quiet -verify_return_error -CAfile "$C/server.pem" \
         -verify_hostname localhost -connect "127.0.0.1:$TH_PORT" <"$UP" >"$T/out" 2>"$T/err"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "openssl s_client" "$T/out" "$T/srv"
 }
@@ -170,7 +170,7 @@ testServerForNcat() {
     timeout "$TH_TIMEOUT" ncat --ssl --ssl-verify --ssl-trustfile "$C/server.pem" \
         localhost "$TH_PORT" <"$UP" >"$T/out" 2>"$T/err"
     assertEquals "ncat's exit status: $(cat "$T/err")" 0 "$?"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "ncat --ssl" "$T/out" "$T/srv"
 }
@@ -180,7 +180,7 @@ testServerForSocat() {
     timeout "$TH_TIMEOUT" socat -t 5 STDIO \
         "OPENSSL:localhost:$TH_PORT,cafile=$C/server.pem" <"$UP" >"$T/out" 2>"$T/err"
     assertEquals "socat's exit status: $(cat "$T/err")" 0 "$?"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "socat OPENSSL" "$T/out" "$T/srv"
 }
@@ -195,7 +195,7 @@ testServerForCurl() {
     timeout "$TH_TIMEOUT" curl -sS --cacert "$C/server.pem" -o "$T/out" \
         --data-binary "@$UP" -H 'Expect:' "https://localhost:$TH_PORT/upload" 2>"$T/err"
     assertEquals "curl's exit status: $(cat "$T/err")" 0 "$?"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assertEquals "curl received the body" "$(th_sum "$DOWN")" "$(th_sum "$T/out")"
     # What sockcat received: the request header, then the body curl sent.
@@ -213,7 +213,7 @@ testSockcatToSockcatPinnedSelfSigned() {
     assertNotEquals "listen -v prints the certificate's fingerprint" "" "$pin"
     sc_client "$T/out" "$T/err" -v --ssl-pin "$pin" 127.0.0.1 "$TH_PORT"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "listen's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "sockcat --ssl" "$T/out" "$T/srv"
     assertContains "-v: the pin" "$(cat "$T/err")" "/CN=sockcat: matches --ssl-pin"
@@ -255,7 +255,7 @@ testNoVerifyWarnsAndConnects() {
     assertEquals "one warning line" \
         "sockcat: warning: --ssl-no-verify: the server's certificate is not checked" \
         "$(cat "$T/err")"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assert_both_ways "--ssl-no-verify" "$T/out" "$T/srv"
 }
 
@@ -265,14 +265,14 @@ testClientCertificates() {
     sc_client "$T/out" "$T/err" --ssl-no-verify --ssl-cert "$C/client.pem" \
         --ssl-key "$C/client.key" 127.0.0.1 "$TH_PORT"
     assertEquals "with a certificate: exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assert_both_ways "client certificate" "$T/out" "$T/srv"
     assertContains "listen -v names the client" "$(cat "$T/srv.err")" \
         "/CN=sockcat-client: verified"
 
     sc_server "$T/srv2" "$T/srv2.err" --ssl-verify --ssl-trustfile "$C/client.pem"
     sc_client "$T/out2" "$T/err2" --ssl-no-verify 127.0.0.1 "$TH_PORT"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "without one: listen's exit status" 1 "$TH_RC"
     assertContains "without one: listen says why" "$(cat "$T/srv2.err")" \
         "TLS handshake with 127.0.0.1"
@@ -300,7 +300,7 @@ c, _ = s.accept(); c.recv(4096); c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n");
 testPlainClientOnListen() {
     sc_server "$T/srv" "$T/srv.err"
     echo "hello" | timeout 5 "$SOCKCAT" connect 127.0.0.1 "$TH_PORT" >/dev/null 2>&1
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     assertEquals "listen's exit status" 1 "$TH_RC"
     assertContains "the message" "$(cat "$T/srv.err")" "(the peer does not speak TLS)"
 }
@@ -377,7 +377,7 @@ testUnixSocket() {
     pin=$(grep -o 'sha256:[0-9a-f]\{64\}' "$T/srv.err")
     sc_client "$T/out" "$T/err" --ssl-pin "$pin" -U "$T/s.sock"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
-    th_wait_pid "$server" 10
+    th_wait_pid "$server" 30
     assertEquals "listen's exit status" 0 "$TH_RC"
     assert_both_ways "-U --ssl" "$T/out" "$T/srv"
 }
@@ -387,7 +387,7 @@ testAlpnAndCiphers() {
     sc_client "$T/out" "$T/err" -v --ssl-no-verify --ssl-alpn http/1.1,other 127.0.0.1 "$TH_PORT"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
     assertContains "the protocol both know" "$(cat "$T/err")" ", ALPN http/1.1;"
-    th_wait_pid "$TH_PID" 10
+    th_wait_pid "$TH_PID" 30
     sc_server "$T/srv2" "$T/srv2.err" --ssl-ciphers ECDHE+AESGCM
     echo | timeout "$TH_TIMEOUT" openssl s_client -tls1_2 -connect "127.0.0.1:$TH_PORT" \
         >"$T/out2" 2>&1
