@@ -9,8 +9,10 @@
 _sockcat_opts_both='-4 -6 -C -h -n -o -P -U -u -V -v -x --append-output --crlf
     --help --hex-dump --ipv4 --ipv6 --no-shutdown --no-zerocopy --numeric --output
     --progress --recv-only --send-only --stats --udp --unix --verbose --version
-    -c -e --exec --sh-exec'
-_sockcat_opts_connect='-p -s -w -z --source --source-port --wait --zero-io'
+    -c -e --exec --sh-exec --ssl --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key
+    --ssl-trustfile --ssl-verify'
+_sockcat_opts_connect='-p -s -w -z --source --source-port --wait --zero-io --proxy
+    --proxy-auth --proxy-dns --proxy-type --ssl-no-verify --ssl-pin --ssl-servername'
 _sockcat_opts_listen='-k -m --allow --allowfile --broker --chat --deny --denyfile --keep-open
     --max-conns --ready-fd --slow-client'
 
@@ -97,6 +99,26 @@ _sockcat()
             COMPREPLY=($(compgen -c -- "$cur"))
             return
             ;;
+        --proxy-type)
+            COMPREPLY=($(compgen -W 'http socks4 socks4a socks5' -- "$cur"))
+            return
+            ;;
+        --proxy-dns)
+            COMPREPLY=($(compgen -W 'local remote' -- "$cur"))
+            return
+            ;;
+        --ssl-cert | --ssl-key | --ssl-trustfile)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            compopt -o filenames 2>/dev/null
+            return
+            ;;
+        --proxy)
+            _sockcat_hosts
+            return
+            ;;
+        --proxy-auth | --ssl-alpn | --ssl-ciphers | --ssl-pin | --ssl-servername)
+            return
+            ;;
         -p | --source-port)
             _sockcat_ports
             return
@@ -139,7 +161,10 @@ _sockcat()
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
                     --deny | --ready-fd | --slow-client | --stats | --hex-dump | \
-                    --output | --allowfile | --denyfile | --exec | --sh-exec)
+                    --output | --allowfile | --denyfile | --exec | --sh-exec | \
+                    --proxy | --proxy-auth | --proxy-dns | --proxy-type | --ssl-alpn | \
+                    --ssl-cert | --ssl-ciphers | --ssl-key | --ssl-pin | \
+                    --ssl-servername | --ssl-trustfile)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))

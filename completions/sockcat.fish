@@ -22,7 +22,7 @@ function __sockcat_words
                     continue
                 case '--*=*'
                     continue
-                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile --exec --sh-exec
+                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile --exec --sh-exec --proxy --proxy-auth --proxy-dns --proxy-type --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key --ssl-pin --ssl-servername --ssl-trustfile
                     set skip 1
                     continue
                 case '--*'
@@ -122,12 +122,26 @@ complete -c sockcat -s C -l crlf -d 'Send each LF of stdin as CRLF'
 complete -c sockcat -s x -l hex-dump -r -F -d 'Log both directions to FILE as a hex dump'
 complete -c sockcat -s o -l output -r -F -d 'Log the raw bytes of both directions to FILE'
 complete -c sockcat -l append-output -d '-x and -o append to FILE'
+complete -c sockcat -l ssl -d 'TLS (connect checks the server\'s certificate)'
+complete -c sockcat -l ssl-alpn -x -d 'Offer (listen: accept) these ALPN names, a,b'
+complete -c sockcat -l ssl-cert -r -F -d 'Certificate (PEM); listen: default self-signed'
+complete -c sockcat -l ssl-ciphers -x -d 'OpenSSL cipher list (TLS_... for TLS 1.3)'
+complete -c sockcat -l ssl-key -r -F -d 'Private key (PEM); default: in --ssl-cert'
+complete -c sockcat -l ssl-trustfile -r -F -d 'Trust these CA certificates, not the system\'s'
+complete -c sockcat -l ssl-verify -d 'Connect: the default; listen: ask for client certs'
 
 # Options of connect (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s p -l source-port -x -a '(__sockcat_ports)' -d 'Connect from this local port'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s s -l source -x -a '(__fish_print_addresses)' -d 'Connect from this local address (-U -u: PATH)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s w -l wait -x -d 'Give up connecting after SECS seconds (-z: 1)'
 complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -s z -l zero-io -d 'Probe PORTS, at most 256 at a time; send nothing'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l proxy -x -a '(__fish_print_hostnames)' -d 'Connect via HOST[:PORT] (port 3128; socks 1080)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l proxy-auth -x -d 'USER:PASS for HTTP Basic, SOCKS5 (SOCKS4: USER)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l proxy-dns -x -a 'local remote' -d 'Local or remote: who resolves HOST (remote)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l proxy-type -x -a 'http socks4 socks4a socks5' -d 'Http, socks4, socks4a or socks5 (default http)'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l ssl-no-verify -d 'Do not check the server\'s certificate'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l ssl-pin -x -d 'Sha256:HEX of the one certificate or key to accept'
+complete -c sockcat -n 'not __fish_seen_subcommand_from listen' -l ssl-servername -x -a '(__fish_print_hostnames)' -d 'Name for SNI and the certificate check'
 
 # Options of listen (offered before the command word too).
 complete -c sockcat -n 'not __fish_seen_subcommand_from connect' -s k -l keep-open -d 'Serve many clients at once; broadcast stdin'

@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "net.h"
 #include "portlist.h"
+#include "tls.h"
 
 /* Which subcommands an option belongs to. */
 enum { FOR_CONNECT = 1, FOR_LISTEN = 2, FOR_BOTH = 3 };
@@ -35,6 +36,20 @@ enum {
     OPT_SEND_ONLY,
     OPT_SLOW_CLIENT,
     OPT_STATS,
+    OPT_PROXY,
+    OPT_PROXY_AUTH,
+    OPT_PROXY_DNS,
+    OPT_PROXY_TYPE,
+    OPT_SSL,
+    OPT_SSL_ALPN,
+    OPT_SSL_CERT,
+    OPT_SSL_CIPHERS,
+    OPT_SSL_KEY,
+    OPT_SSL_NO_VERIFY,
+    OPT_SSL_PIN,
+    OPT_SSL_SERVERNAME,
+    OPT_SSL_TRUSTFILE,
+    OPT_SSL_VERIFY,
 };
 
 struct option_spec {
@@ -68,6 +83,10 @@ static const struct option_spec option_specs[] = {
     { "numeric",     no_argument,       'n',             FOR_BOTH,    NULL,          "no DNS: HOST is a numeric address" },
     { "output",      required_argument, 'o',             FOR_BOTH,    "FILE",        "log the raw bytes of both directions to FILE" },
     { "progress",    no_argument,       'P',             FOR_BOTH,    NULL,          "live progress on a terminal's stderr" },
+    { "proxy",       required_argument, OPT_PROXY,       FOR_CONNECT, "HOST",        "connect via HOST[:PORT] (port 3128; socks 1080)" },
+    { "proxy-auth",  required_argument, OPT_PROXY_AUTH,  FOR_CONNECT, "AUTH",        "USER:PASS for HTTP Basic, SOCKS5 (SOCKS4: USER)" },
+    { "proxy-dns",   required_argument, OPT_PROXY_DNS,   FOR_CONNECT, "WHERE",       "local or remote: who resolves HOST (remote)" },
+    { "proxy-type",  required_argument, OPT_PROXY_TYPE,  FOR_CONNECT, "TYPE",        "http, socks4, socks4a or socks5 (default http)" },
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
@@ -75,6 +94,16 @@ static const struct option_spec option_specs[] = {
     { "slow-client", required_argument, OPT_SLOW_CLIENT, FOR_LISTEN,  "POLICY",      "block, drop or disconnect (default block)" },
     { "source",      required_argument, 's',             FOR_CONNECT, "ADDR",        "connect from this local address (-U -u: PATH)" },
     { "source-port", required_argument, 'p',             FOR_CONNECT, "PORT",        "connect from this local port" },
+    { "ssl",         no_argument,       OPT_SSL,         FOR_BOTH,    NULL,          "TLS (connect checks the server's certificate)" },
+    { "ssl-alpn",    required_argument, OPT_SSL_ALPN,    FOR_BOTH,    "LIST",        "offer (listen: accept) these ALPN names, a,b" },
+    { "ssl-cert",    required_argument, OPT_SSL_CERT,    FOR_BOTH,    "FILE",        "certificate (PEM); listen: default self-signed" },
+    { "ssl-ciphers", required_argument, OPT_SSL_CIPHERS, FOR_BOTH,    "LIST",        "OpenSSL cipher list (TLS_... for TLS 1.3)" },
+    { "ssl-key",     required_argument, OPT_SSL_KEY,     FOR_BOTH,    "FILE",        "private key (PEM); default: in --ssl-cert" },
+    { "ssl-no-verify", no_argument,     OPT_SSL_NO_VERIFY, FOR_CONNECT, NULL,        "do not check the server's certificate" },
+    { "ssl-pin",     required_argument, OPT_SSL_PIN,     FOR_CONNECT, "PIN",         "sha256:HEX of the one certificate or key to accept" },
+    { "ssl-servername", required_argument, OPT_SSL_SERVERNAME, FOR_CONNECT, "NAME", "name for SNI and the certificate check" },
+    { "ssl-trustfile", required_argument, OPT_SSL_TRUSTFILE, FOR_BOTH, "FILE",       "trust these CA certificates, not the system's" },
+    { "ssl-verify",  no_argument,       OPT_SSL_VERIFY,  FOR_BOTH,    NULL,          "connect: the default; listen: ask for client certs" },
     { "stats",       required_argument, OPT_STATS,       FOR_BOTH,    "FORMAT",      "figures at exit on stderr: text or json" },
     { "udp",         no_argument,       'u',             FOR_BOTH,    NULL,          "UDP: one datagram per read; runs until a signal" },
     { "unix",        no_argument,       'U',             FOR_BOTH,    NULL,          "Unix socket: PATH (or @NAME) replaces HOST PORT" },
@@ -131,7 +160,8 @@ static void print_help(FILE *out)
           "  sockcat listen -U /tmp/s.sock           the same between local processes\n"
           "  echo hi | sockcat connect -u host 5353  one datagram; print the replies\n"
           "  sockcat listen -k -e cat 4007           an echo server: a cat per client\n"
-          "  sockcat connect -z host 20-25,http      which of these ports are open\n", out);
+          "  sockcat connect -z host 20-25,http      which of these ports are open\n"
+          "  sockcat connect --ssl example.org 443   TLS, the certificate checked\n", out);
 }
 
 /* Parses a port number or /etc/services name; -1 when it is neither. */
@@ -258,6 +288,90 @@ static int parse_stats(const char *text, enum sc_stats_format *format)
         return -1;
     }
     return 0;
+}
+
+/* --proxy HOST[:PORT], [IPV6]:PORT or a bare IPv6 address; the port comes later by type. */
+static int parse_proxy(const char *text, struct sc_opts *o)
+{
+    const char *host = text, *colon = strrchr(text, ':');
+    size_t host_len = strlen(text);
+    int port = 0;
+
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            goto bad;
+        host = text + 1;
+        host_len = (size_t)(close - host);
+        colon = close[1] ? close + 1 : NULL;
+    } else if (colon && strchr(text, ':') != colon) {
+        colon = NULL;  /* an IPv6 address without a port */
+    } else if (colon) {
+        host_len = (size_t)(colon - text);
+    }
+    if (host_len == 0 || host_len >= sizeof(o->proxy_host_buf))
+        goto bad;
+    if (colon) {
+        port = parse_port(colon + 1, "tcp");
+        if (port <= 0)
+            goto bad;
+    }
+    memcpy(o->proxy_host_buf, host, host_len);
+    o->proxy_host_buf[host_len] = '\0';
+    o->proxy_host = o->proxy_host_buf;
+    o->proxy_port = (unsigned)port;
+    return 0;
+bad:
+    sc_usage_error("invalid proxy '%s': must be HOST or HOST:PORT ([ADDR]:PORT for IPv6)", text);
+    return -1;
+}
+
+static int parse_proxy_type(const char *text, enum sc_proxy_type *type)
+{
+    static const struct { const char *name; enum sc_proxy_type type; } types[] = {
+        { "http", SC_PROXY_HTTP }, { "socks4", SC_PROXY_SOCKS4 },
+        { "socks4a", SC_PROXY_SOCKS4A }, { "socks5", SC_PROXY_SOCKS5 },
+    };
+
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcmp(text, types[i].name) == 0) {
+            *type = types[i].type;
+            return 0;
+        }
+    }
+    sc_usage_error("invalid proxy type '%s': must be http, socks4, socks4a or socks5", text);
+    return -1;
+}
+
+static int parse_proxy_dns(const char *text, bool *remote)
+{
+    if (strcmp(text, "local") == 0 || strcmp(text, "remote") == 0) {
+        *remote = strcmp(text, "remote") == 0;
+        return 0;
+    }
+    sc_usage_error("invalid proxy dns '%s': must be local or remote", text);
+    return -1;
+}
+
+/* sha256:HEX, 32 bytes in hex, colons between them allowed. */
+static int check_pin(const char *text)
+{
+    size_t digits = 0;
+    const char *p = text + 7;
+
+    if (strncmp(text, "sha256:", 7) != 0)
+        goto bad;
+    for (; *p; p++) {
+        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+            digits++;
+        else if (*p != ':')
+            goto bad;
+    }
+    if (digits == 64)
+        return 0;
+bad:
+    sc_usage_error("invalid pin '%s': must be sha256: and 64 hex digits", text);
+    return -1;
 }
 
 static const struct option_spec *spec_for(int id)
@@ -437,6 +551,26 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
     case OPT_READY_FD: return parse_ready_fd(arg, &o->ready_fd);
     case OPT_SLOW_CLIENT: return parse_slow_policy(arg, &o->slow_client);
     case OPT_STATS: return parse_stats(arg, &o->stats);
+    case OPT_PROXY: return parse_proxy(arg, o);
+    case OPT_PROXY_AUTH:
+        if (!strchr(arg, ':')) {
+            sc_usage_error("invalid proxy auth: must be USER:PASS");
+            return -1;
+        }
+        o->proxy_auth = arg;
+        return 0;
+    case OPT_PROXY_DNS: return parse_proxy_dns(arg, &o->proxy_dns_remote);
+    case OPT_PROXY_TYPE: return parse_proxy_type(arg, &o->proxy_type);
+    case OPT_SSL: o->ssl = true; return 0;
+    case OPT_SSL_ALPN: o->ssl_alpn = arg; return 0;
+    case OPT_SSL_CERT: o->ssl_cert = arg; return 0;
+    case OPT_SSL_CIPHERS: o->ssl_ciphers = arg; return 0;
+    case OPT_SSL_KEY: o->ssl_key = arg; return 0;
+    case OPT_SSL_NO_VERIFY: o->ssl_no_verify = true; return 0;
+    case OPT_SSL_PIN: o->ssl_pin = arg; return check_pin(arg);
+    case OPT_SSL_SERVERNAME: o->ssl_servername = arg; return 0;
+    case OPT_SSL_TRUSTFILE: o->ssl_trustfile = arg; return 0;
+    case OPT_SSL_VERIFY: o->ssl_verify = true; return 0;
     }
     return -1;
 }
@@ -512,6 +646,11 @@ static const struct conflict {
     { 'c', 'C', "a program's pipes take the place of stdin and stdout" },
     { 'c', 'x', "a program's pipes take the place of stdin and stdout" },
     { 'c', 'o', "a program's pipes take the place of stdin and stdout" },
+    { 'u', OPT_SSL, "TLS needs a stream; there is no DTLS" },
+    { 'u', OPT_PROXY, "proxies carry streams" },
+    { 'U', OPT_PROXY, NULL },
+    { OPT_SSL_VERIFY, OPT_SSL_NO_VERIFY, NULL },
+    { OPT_SSL_PIN, OPT_SSL_NO_VERIFY, NULL },
 };
 
 /* What the command line held, for the table of conflicts. */
@@ -588,6 +727,45 @@ static int check_combinations(struct sc_opts *o, const struct given *g)
                        o->family == AF_INET ? "-4" : "-6", o->source_addr,
                        net_family_name(o->source_family));
         return -1;
+    }
+    return 0;
+}
+
+/* The --ssl-* options need --ssl and --proxy-* need --proxy; the rest of their rules. */
+static int check_ssl_and_proxy(struct sc_opts *o, const unsigned char *seen)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *name = option_specs[i].name;
+        if (seen[i] && strncmp(name, "ssl-", 4) == 0 && !o->ssl) {
+            sc_usage_error("option --%s: needs --ssl", name);
+            return -1;
+        }
+        if (seen[i] && strncmp(name, "proxy-", 6) == 0 && !o->proxy_host) {
+            sc_usage_error("option --%s: needs --proxy", name);
+            return -1;
+        }
+    }
+    if (o->ssl && !tls_available) {
+        sc_usage_error("option --ssl: this sockcat was built without TLS (OpenSSL)");
+        return -1;
+    }
+    if (o->ssl_key && !o->ssl_cert) {
+        sc_usage_error("option --ssl-key: needs --ssl-cert");
+        return -1;
+    }
+    if (!o->proxy_host)
+        return 0;
+    if (o->proxy_port == 0)
+        o->proxy_port = o->proxy_type == SC_PROXY_HTTP ? 3128 : 1080;
+    if (o->proxy_type == SC_PROXY_SOCKS4) {
+        if (seen[spec_index(OPT_PROXY_DNS)] && o->proxy_dns_remote) {
+            sc_usage_error("conflicting options: --proxy-type socks4 and --proxy-dns remote "
+                           "(SOCKS4 carries an IPv4 address; socks4a carries names)");
+            return -1;
+        }
+        o->proxy_dns_remote = false;
+    } else if (!seen[spec_index(OPT_PROXY_DNS)]) {
+        o->proxy_dns_remote = true;
     }
     return 0;
 }
@@ -746,7 +924,7 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
         return SC_EXIT_USAGE;
     /* -U takes one operand, PATH: a second one is a PORT. */
     struct given given = { seen, o->unix_path && argc - optind - 1 == 2 };
-    if (check_combinations(o, &given) < 0 ||
+    if (check_combinations(o, &given) < 0 || check_ssl_and_proxy(o, seen) < 0 ||
         parse_operands(argv + optind + 1, argc - optind - 1, o) < 0 ||
         check_source_reaches_host(o) < 0)
         return SC_EXIT_USAGE;

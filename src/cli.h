@@ -55,6 +55,25 @@ struct sc_opts {
     const char *hex_dump_path;  /* -x FILE, or NULL */
     const char *output_path;  /* -o FILE, or NULL */
     bool append_output;       /* --append-output: -x/-o append */
+    /* --ssl and its settings (NULL: not given) */
+    bool ssl;
+    bool ssl_verify;          /* --ssl-verify: listen asks clients for certificates */
+    bool ssl_no_verify;
+    const char *ssl_trustfile;
+    const char *ssl_servername;
+    const char *ssl_alpn;
+    const char *ssl_cert;
+    const char *ssl_key;
+    const char *ssl_ciphers;
+    const char *ssl_pin;      /* sha256:HEX */
+    /* --proxy: dial through HOST[:PORT] */
+    const char *proxy_host;
+    unsigned proxy_port;
+    enum sc_proxy_type { SC_PROXY_HTTP, SC_PROXY_SOCKS4, SC_PROXY_SOCKS4A,
+                         SC_PROXY_SOCKS5 } proxy_type;
+    const char *proxy_auth;   /* USER:PASS */
+    bool proxy_dns_remote;    /* the proxy resolves HOST */
+    char proxy_host_buf[256];
 };
 
 /* cli_parse returns this to run, or an exit status to return at once. */

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "diag.h"
+#include "proxy_dial.h"
 #include "tcp.h"
+#include "tls.h"
 #include "unix.h"
 
 static void try_next_address(struct sc_dialer *d);
@@ -13,6 +15,14 @@ static void try_next_address(struct sc_dialer *d);
 static void dialer_finish(struct sc_dialer *d)
 {
     d->done = true;
+    if (d->proxy) {
+        proxy_dial_abort(d->proxy);
+        d->proxy = NULL;
+    }
+    if (d->handshake) {
+        endpoint_close(d->handshake);  /* gives the handshake up, no callback */
+        d->handshake = NULL;
+    }
     uv_timer_stop(&d->deadline);
     if (d->lookup) {
         /* getaddrinfo cannot be stopped: leave it behind, never wait for it. */
@@ -34,7 +44,8 @@ static void fail(struct sc_dialer *d, int err)
 
 static void give_up(struct sc_dialer *d, int err)
 {
-    snprintf(d->what, sizeof(d->what), "connect to %s", d->target);
+    snprintf(d->what, sizeof(d->what), "connect to %s%s", d->opts->proxy_host ? "proxy " : "",
+             d->target);
     fail(d, err);
 }
 
@@ -51,6 +62,89 @@ static void source_failed(struct sc_dialer *d, int err)
     else
         snprintf(d->what, sizeof(d->what), "bind to source port %d (-p)", o->source_port);
     fail(d, err);
+}
+
+/* The last step is done: the endpoint is the caller's. */
+static void hand_over(struct sc_dialer *d, struct sc_endpoint *ep)
+{
+    dialer_finish(d);
+    d->on_done(d, ep, d->peer, 0, NULL);
+}
+
+static void on_tls_ready(void *data, struct sc_endpoint *ep, const char *text)
+{
+    struct sc_dialer *d = data;
+
+    d->handshake = NULL;
+    if (!ep) {
+        snprintf(d->what, sizeof(d->what), "%s", text);
+        fail(d, 0);
+        return;
+    }
+    hand_over(d, ep);
+}
+
+/* --ssl: the handshake is the last step; -w still runs. */
+/* TLS messages name the server as it was given, not the address it had. */
+static void server_as_given(const struct sc_dialer *d, char *name, size_t size)
+{
+    const struct sc_opts *o = d->opts;
+
+    if (o->unix_path)
+        snprintf(name, size, "%s", o->unix_path);
+    else
+        net_host_port(name, size, o->host, o->port);
+}
+
+static void start_tls(struct sc_dialer *d, struct sc_endpoint *ep)
+{
+    const struct sc_opts *o = d->opts;
+    char name[NET_HOST_PORT_SIZE];
+
+    server_as_given(d, name, sizeof(name));
+    d->handshake = tls_start(d->tls, d->loop, ep, name, o->host, on_tls_ready, d);
+    if (!d->handshake) {
+        snprintf(d->what, sizeof(d->what), "TLS handshake with %s", name);
+        fail(d, UV_ENOMEM);
+    }
+}
+
+static void after_proxy(struct sc_dialer *d, struct sc_endpoint *ep)
+{
+    if (d->tls)
+        start_tls(d, ep);
+    else
+        hand_over(d, ep);
+}
+
+static void on_proxy_done(void *data, struct sc_endpoint *ep, int err, const char *text)
+{
+    struct sc_dialer *d = data;
+
+    d->proxy = NULL;
+    if (!ep) {
+        snprintf(d->what, sizeof(d->what), "%s", text);
+        fail(d, err);
+        return;
+    }
+    sc_verbose(1, "proxy %s %u: tunnel to %s open", d->host, d->port, d->peer);
+    after_proxy(d, ep);
+}
+
+/* Connected: the proxy's handshake, then TLS's, then the caller has it. */
+static void after_connect(struct sc_dialer *d, struct sc_endpoint *ep)
+{
+    if (d->opts->proxy_host) {
+        net_host_port(d->peer, sizeof(d->peer), d->opts->host, d->opts->port);
+        d->proxy = proxy_dial_start(d->loop, d->opts, ep, on_proxy_done, d);
+        if (!d->proxy) {
+            snprintf(d->what, sizeof(d->what), "proxy %s %u", d->host, d->port);
+            fail(d, UV_ENOMEM);
+        }
+        return;
+    }
+    snprintf(d->peer, sizeof(d->peer), "%s", d->attempt_name);
+    after_proxy(d, ep);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -74,10 +168,14 @@ static void on_connected(uv_connect_t *req, int status)
         try_next_address(d);
         return;
     }
-    dialer_finish(d);
+    if (d->addresses) {
+        freeaddrinfo(d->addresses);
+        d->addresses = NULL;
+        d->next = NULL;
+    }
     uv_tcp_nodelay(tcp_endpoint_handle(ep), 1);
     sc_verbose(1, "connected to %s", d->attempt_name);
-    d->on_done(d, ep, d->attempt_name, 0, NULL);
+    after_connect(d, ep);
 }
 
 /* Binds -s/-p if given; cli has checked that -s parses. 0 or a libuv error. */
@@ -114,7 +212,7 @@ static void family_mismatch(struct sc_dialer *d)
     const struct sc_opts *o = d->opts;
     char host[NET_HOST_PORT_SIZE];
 
-    net_host_port(host, sizeof(host), o->host, o->port);
+    net_host_port(host, sizeof(host), d->host, d->port);
     *strrchr(host, ' ') = '\0';  /* the host alone */
     /* Not a system error: the message is the whole reason. */
     snprintf(d->what, sizeof(d->what), "-s %s: source address is %s but %s is %s",
@@ -133,7 +231,7 @@ static void try_next_address(struct sc_dialer *d)
         d->next = ai->ai_next;
         if (!reachable_from_source(d, ai))
             continue;
-        net_set_port(ai->ai_addr, d->opts->port);
+        net_set_port(ai->ai_addr, d->port);
         net_format(ai->ai_addr, d->attempt_name, sizeof(d->attempt_name));
         ep = tcp_endpoint_new(d->loop, &rc);
         if (!ep) {
@@ -166,9 +264,9 @@ static void resolve_failed(struct sc_dialer *d, int err)
 {
     char host[NET_HOST_PORT_SIZE];
 
-    net_host_port(host, sizeof(host), d->opts->host, d->opts->port);
+    net_host_port(host, sizeof(host), d->host, d->port);
     *strrchr(host, ' ') = '\0';
-    snprintf(d->what, sizeof(d->what), "resolve %s", host);
+    snprintf(d->what, sizeof(d->what), "resolve %s%s", d->opts->proxy_host ? "proxy " : "", host);
     fail(d, err);
 }
 
@@ -190,6 +288,17 @@ static void on_deadline(uv_timer_t *timer)
 {
     struct sc_dialer *d = timer->data;
 
+    if (d->proxy || d->handshake) {
+        /* Connected, but a later step did not finish in time. */
+        char name[NET_HOST_PORT_SIZE];
+        server_as_given(d, name, sizeof(name));
+        if (d->proxy)
+            snprintf(d->what, sizeof(d->what), "proxy %s", d->target);
+        else
+            snprintf(d->what, sizeof(d->what), "TLS handshake with %s", name);
+        fail(d, UV_ETIMEDOUT);
+        return;
+    }
     if (d->attempt) {
         endpoint_close(d->attempt);
         d->attempt = NULL;
@@ -212,9 +321,9 @@ static void dial_unix(struct sc_dialer *d)
         fail(d, rc);
         return;
     }
-    dialer_finish(d);
     sc_verbose(1, "connected to %s", path);
-    d->on_done(d, ep, path, 0, NULL);
+    snprintf(d->peer, sizeof(d->peer), "%s", path);
+    after_proxy(d, ep);
 }
 
 void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
@@ -227,8 +336,10 @@ void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
     d->opts = o;
     d->on_done = on_done;
     d->data = data;
-    if (o->host)  /* -U has a path instead */
-        net_host_port(d->target, sizeof(d->target), o->host, o->port);
+    d->host = o->proxy_host ? o->proxy_host : o->host;
+    d->port = o->proxy_host ? o->proxy_port : o->port;
+    if (d->host)  /* -U has a path instead */
+        net_host_port(d->target, sizeof(d->target), d->host, d->port);
     uv_timer_init(loop, &d->deadline);
     d->deadline.data = d;
     if (o->wait_seconds > 0) {
@@ -237,11 +348,18 @@ void dialer_start(struct sc_dialer *d, uv_loop_t *loop, const struct sc_opts *o,
         uv_timer_start(&d->deadline, on_deadline, ms > 0 ? ms : 1, 0);
     }
 
+    if (o->ssl) {
+        d->tls = tls_new(o, d->what, sizeof(d->what));
+        if (!d->tls) {
+            fail(d, 0);
+            return;
+        }
+    }
     if (o->unix_path) {
         dial_unix(d);
         return;
     }
-    rc = net_lookup_start(loop, &d->lookup, o->host, o->family, o->numeric, false,
+    rc = net_lookup_start(loop, &d->lookup, d->host, o->family, o->numeric, false,
                           on_resolved, d);
     if (rc < 0) {
         resolve_failed(d, rc);
@@ -256,6 +374,8 @@ void dialer_close(struct sc_dialer *d)
         d->attempt = NULL;
     }
     dialer_finish(d);
+    tls_free(d->tls);  /* a TLS endpoint needs it only during its handshake */
+    d->tls = NULL;
     if (!uv_is_closing((uv_handle_t *)&d->deadline))
         uv_close((uv_handle_t *)&d->deadline, NULL);
 }

@@ -3,7 +3,9 @@
  * (-s/-p bind the local end first; -w bounds the whole attempt), or
  * connect to -U's socket path. The
  * connected socket is handed back as an endpoint; dial knows nothing of
- * what the caller does with it.
+ * what the caller does with it. With --proxy the connection goes to the
+ * proxy, which is asked for HOST PORT; with --ssl the endpoint handed back
+ * speaks TLS, its handshake done. -w bounds all of it.
  */
 #ifndef SOCKCAT_DIAL_H
 #define SOCKCAT_DIAL_H
@@ -16,6 +18,8 @@
 #include "net.h"
 
 struct sc_dialer;
+struct sc_tls;
+struct sc_proxy_dial;
 
 /*
  * Called once. Connected: `ep` (now the callee's: set its events, close it
@@ -43,6 +47,13 @@ struct sc_dialer {
     int last_error;
     int skipped_family;        /* an address -s could not reach, or 0 */
     bool done;
+    /* The steps after connecting: a proxy's handshake, then TLS's. */
+    const char *host;          /* what is dialed: HOST, or the proxy */
+    unsigned port;
+    struct sc_proxy_dial *proxy;   /* while the proxy answers */
+    struct sc_tls *tls;            /* --ssl settings */
+    struct sc_endpoint *handshake; /* while the TLS handshake runs */
+    char peer[SC_NAME_MAX];    /* the name handed on: the address, or HOST PORT via a proxy */
 };
 
 /* Starts dialing as `opts` say; the result comes to `on_done`. */

@@ -2,8 +2,11 @@
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "diag.h"
+#include "tls.h"
 
 static void nothing(struct sc_session *s)
 {
@@ -84,11 +87,90 @@ static void connect_close(struct sc_session *s)
 
 /* ---- listen and listen -k ---- */
 
+/* listen --ssl: a client whose TLS handshake runs; it joins once that is done. */
+struct sc_tls_accept {
+    struct sc_tls_accept *next, *prev;
+    struct sc_session *session;
+    struct sc_endpoint *ep;
+    char name[SC_NAME_MAX];
+};
+
+static void tls_accept_unlink(struct sc_tls_accept *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        h->session->tls_accepting = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+}
+
+static void on_client_tls_ready(void *data, struct sc_endpoint *ep, const char *text)
+{
+    struct sc_tls_accept *h = data;
+    struct sc_session *s = h->session;
+    char name[SC_NAME_MAX];
+
+    snprintf(name, sizeof(name), "%s", h->name);
+    tls_accept_unlink(h);
+    free(h);
+    if (ep) {
+        s->mode->on_endpoint(s, ep, name);
+        return;
+    }
+    if (s->mode->keep_open) {
+        /* One client that cannot speak TLS; the others go on. */
+        sc_verbose(1, "%s", text);
+        s->mode->on_peer_gone(s);
+    } else {
+        conv_fail_text(&s->conv, text);
+    }
+}
+
+/* Handshakes under way are given up when listening stops. */
+static void tls_accept_abort_all(struct sc_session *s)
+{
+    while (s->tls_accepting) {
+        struct sc_tls_accept *h = s->tls_accepting;
+        tls_accept_unlink(h);
+        endpoint_close(h->ep);
+        free(h);
+    }
+}
+
+static void start_client_tls(struct sc_session *s, struct sc_endpoint *ep, const char *name)
+{
+    struct sc_tls_accept *h = calloc(1, sizeof(*h));
+
+    if (!s->mode->keep_open)
+        acceptor_close(&s->acceptor);  /* one-shot: this client is the one */
+    if (!h) {
+        endpoint_close(ep);
+        s->mode->on_peer_gone(s);
+        return;
+    }
+    h->session = s;
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    h->ep = tls_start(s->tls, &s->loop, ep, name, NULL, on_client_tls_ready, h);
+    if (!h->ep) {
+        free(h);
+        s->mode->on_peer_gone(s);
+        return;
+    }
+    h->next = s->tls_accepting;
+    if (h->next)
+        h->next->prev = h;
+    s->tls_accepting = h;
+}
+
 static void on_client(struct sc_acceptor *a, struct sc_endpoint *ep, const char *name)
 {
     struct sc_session *s = a->data;
 
-    s->mode->on_endpoint(s, ep, name);
+    if (s->tls)
+        start_client_tls(s, ep, name);
+    else
+        s->mode->on_endpoint(s, ep, name);
 }
 
 static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
@@ -100,6 +182,14 @@ static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
 
 static void listen_start(struct sc_session *s)
 {
+    if (s->opts.ssl) {
+        char err[512];
+        s->tls = tls_new(&s->opts, err, sizeof(err));
+        if (!s->tls) {
+            conv_fail_text(&s->conv, err);
+            return;
+        }
+    }
     if (exec_start(s))
         acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
 }
@@ -107,12 +197,15 @@ static void listen_start(struct sc_session *s)
 static void listen_stop(struct sc_session *s)
 {
     acceptor_close(&s->acceptor);
+    tls_accept_abort_all(s);
 }
 
 static void listen_close(struct sc_session *s)
 {
-    acceptor_close(&s->acceptor);
+    listen_stop(s);
     exec_close(s);
+    tls_free(s->tls);
+    s->tls = NULL;
 }
 
 static void join(struct sc_session *s, struct sc_endpoint *ep, const char *name)

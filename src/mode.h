@@ -22,6 +22,9 @@
 #include "transform.h"
 #include "udp.h"
 
+struct sc_tls;
+struct sc_tls_accept;
+
 /* Everything one run of sockcat holds. */
 struct sc_session {
     uv_loop_t loop;
@@ -36,6 +39,8 @@ struct sc_session {
     struct sc_transform transform;  /* -C, -x, -o */
     struct sc_progress progress;
     const struct sc_mode_ops *mode;
+    struct sc_tls *tls;                   /* listen --ssl */
+    struct sc_tls_accept *tls_accepting;  /* clients whose handshake runs */
 };
 
 struct sc_mode_ops {

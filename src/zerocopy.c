@@ -77,6 +77,12 @@ bool zerocopy_allowed(const struct sc_opts *opts)
     /* -C, -x, -o: every chunk takes the transform step. */
     if (transform_needed(opts))
         return false;
+    /* --ssl: the bytes on the wire are not the bytes of stdin and stdout. */
+    if (opts->ssl)
+        return false;
+    /* --proxy: bytes read behind the proxy's answer come before the socket's. */
+    if (opts->proxy_host)
+        return false;
     /* -e/-c: the program's pipes are the conversation, not stdin and stdout. */
     if (opts->exec)
         return false;

@@ -10,11 +10,15 @@
 #   procps        ps, pgrep    bsdextrautils  col (man page checks)
 #   openssl       TLS peers    iptables       dropping packets in a namespace
 #   strace        holding a process at one system call (a FIFO race test)
+#   libssl-dev    OpenSSL 3 for --ssl      stunnel4     a TLS peer
+#   tinyproxy     HTTP CONNECT proxy       microsocks   SOCKS5 proxy
+#   dante-server  SOCKS4 proxy (danted)
 set -e
 packages="build-essential cmake pkg-config libuv1-dev shunit2 socat ncat
 netcat-openbsd curl python3 bash-completion zsh fish mandoc tmux procps
 dpkg-dev file man-db bsdextrautils iproute2 util-linux coreutils openssl
-iptables strace $*"
+iptables strace
+libssl-dev stunnel4 tinyproxy microsocks dante-server $*"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
