@@ -8,8 +8,8 @@
 # so memcheck's slowness does not change what they see.
 
 option(SOCKCAT_VALGRIND "Add the core suites under valgrind (label valgrind)" OFF)
-set(SOCKCAT_VALGRIND_SUITES test_usage test_connect test_listen test_errors
-    CACHE STRING "Suites tests/valgrind/run runs under memcheck")
+# (test_errors is not one: it asserts wall-clock bounds of half a second.)
+set(SOCKCAT_VALGRIND_SUITES test_usage test_connect test_listen)
 
 if(SOCKCAT_VALGRIND AND BUILD_TESTING)
   foreach(suite ${SOCKCAT_VALGRIND_SUITES})
