@@ -52,9 +52,18 @@ static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
     conv_fail(&s->conv, err, "%s", what);
 }
 
+/* -m counts the clients still sending: one that half-closed holds no slot. */
+static size_t clients_sending(const struct sc_acceptor *a)
+{
+    const struct sc_session *s = a->data;
+
+    return s->conv.hub.sending;
+}
+
 static void listen_start(struct sc_session *s)
 {
     acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
+    s->acceptor.slots_held = clients_sending;
 }
 
 static void listen_close(struct sc_session *s)
