@@ -6,9 +6,9 @@
 
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
-_sockcat_opts_both='-4 -6 -h -n -P -U -u -V -v --help --ipv4 --ipv6 --no-shutdown
-    --numeric --progress --recv-only --send-only --stats --udp --unix --verbose
-    --version'
+_sockcat_opts_both='-4 -6 -h -i -n -P -q -U -u -V -v --help --idle-timeout --ipv4
+    --ipv6 --keepalive --no-shutdown --numeric --progress --quit-after-eof
+    --recv-only --send-only --stats --udp --unix --verbose --version'
 _sockcat_opts_connect='-p -s -w --source --source-port --wait'
 _sockcat_opts_listen='-k -m --allow --deny --keep-open --max-conns
     --ready-fd --slow-client'
@@ -100,7 +100,8 @@ _sockcat()
             _sockcat_local_addrs
             return
             ;;
-        -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd)
+        -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd | \
+            -i | --idle-timeout | -q | --quit-after-eof)
             # A number or an address: nothing worth guessing.
             return
             ;;
@@ -124,7 +125,8 @@ _sockcat()
                     continue
                     ;;
                 --source | --source-port | --wait | --max-conns | --allow | \
-                    --deny | --ready-fd | --slow-client | --stats)
+                    --deny | --ready-fd | --slow-client | --stats | \
+                    --idle-timeout | --quit-after-eof)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))
@@ -144,7 +146,7 @@ _sockcat()
                     while ((j < ${#word})); do
                         c=${word:j:1}
                         [[ $c == U ]] && unix=true
-                        if [[ $c == [mpsw] ]]; then
+                        if [[ $c == [impqsw] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
                         fi
