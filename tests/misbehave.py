@@ -5,7 +5,8 @@
         accepts one client on 127.0.0.1 port 0 (the port goes to FILE),
         reads everything, never writes and never closes its side (it holds
         the connection SECS more after the client's EOF, default 20);
-        --report gets "BYTES SHA256" once the client's EOF came.
+        --report gets "BYTES SHA256" once the client's EOF came, --times
+        "ACCEPTED EOF" (time.monotonic() seconds, comparable across processes).
     misbehave.py client --port P [--send TEXT] [--half-close] [--ready FILE]
         [--hold SECS]
         connects, sends TEXT, half-closes if asked, writes FILE once that is
@@ -35,6 +36,7 @@ def server(a):
     write_atomic(a.ready, "%d\n" % s.getsockname()[1])
     s.settimeout(20)
     c, _ = s.accept()
+    accepted = time.monotonic()
     c.settimeout(20)
     h, n = hashlib.sha256(), 0
     while True:
@@ -45,6 +47,8 @@ def server(a):
         n += len(d)
     if a.report:
         write_atomic(a.report, "%d %s\n" % (n, h.hexdigest()))
+    if a.times:
+        write_atomic(a.times, "%.6f %.6f\n" % (accepted, time.monotonic()))
     time.sleep(a.hold)
 
 
@@ -85,6 +89,7 @@ def main():
     sp.add_argument("--ready", required=True)
     sp.add_argument("--report")
     sp.add_argument("--hold", type=float, default=20)
+    sp.add_argument("--times")
     cp = sub.add_parser("client")
     cp.add_argument("--port", type=int, required=True)
     cp.add_argument("--send")

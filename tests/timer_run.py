@@ -7,7 +7,8 @@
 --stdin-open gives CMD a pipe that stays open and silent (a quiet person at
 a terminal, without the terminal); --stdin FILE feeds FILE (default: an
 empty stdin). Prints "STATUS MILLISECONDS" when CMD ends: its exit status
-(128+N for signal N, 124 when --limit passed and it was killed).
+(128+N for signal N, 124 when --limit passed and it was killed); --end
+FILE gets the monotonic time of its end, to compare with a peer's.
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ def main():
     p.add_argument("--out", default=os.devnull)
     p.add_argument("--err", default=os.devnull)
     p.add_argument("--limit", type=float, default=20.0)
+    p.add_argument("--end", help="write time.monotonic() at CMD's end here")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -45,7 +47,11 @@ def main():
             child.kill()
             child.wait()
             status = 124
-        elapsed = (time.monotonic() - start) * 1000
+        end = time.monotonic()
+        elapsed = (end - start) * 1000
+    if a.end:
+        with open(a.end, "w") as f:
+            f.write("%.6f\n" % end)
     if keep is not None:
         os.close(keep)
     if status < 0:
