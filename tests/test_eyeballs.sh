@@ -11,7 +11,10 @@
 
 TH_TIMEOUT=20
 TM_RUN="$TC_DIR/timer_run.py"
-if th_sanitized; then HE_SLACK=600; else HE_SLACK=150; fi
+# Start-up and connecting, in ms: an ASan build takes over a second to start
+# on a loaded machine, so there only the lower bounds and the order of
+# magnitude are checked.
+if th_sanitized; then HE_SLACK=3000; else HE_SLACK=600; fi
 
 setUp() {
     tc_setup
@@ -89,7 +92,7 @@ testRefusedMovesOnAtOnce() {
 127.0.0.1 both.test" ':' -v
     assertEquals "exit status ($(cat err ns.err))" 0 "$HE_RC"
     assertTrue "says the first failed: $(cat err)" "grep -q 'connect to fd00::1 4000 failed: Connection refused' err"
-    assertTrue "well before the stagger (${HE_MS} ms)" "[ ${HE_MS:-99999} -lt 250 ]"
+    assertTrue "well before the stagger (${HE_MS} ms)" "[ ${HE_MS:-99999} -lt $((250 + HE_SLACK - 150)) ]"
 }
 
 # The families take turns: v6, v4, v6, v4 when the resolver gives v6 first.

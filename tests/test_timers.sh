@@ -21,8 +21,11 @@ TH_TIMEOUT=20
 TM_RUN="$TC_DIR/timer_run.py"
 TM_PEER="$TC_DIR/misbehave.py"
 
-# What starting sockcat and connecting may add to a timer, in ms.
-if th_sanitized; then TM_SLACK=600; else TM_SLACK=100; fi
+# What starting sockcat and connecting may add to a timer measured from
+# outside the process, in ms (starting a process takes a few hundred ms on
+# a loaded machine, an ASan build over a second); the peer-side figure of
+# testIdleOneShot holds the timer itself to 10 % or 50 ms.
+if th_sanitized; then TM_SLACK=3000; else TM_SLACK=600; fi
 
 setUp() { tc_setup; }
 tearDown() { tc_teardown; }
@@ -109,13 +112,19 @@ testUnitsAccepted() {
     done
 }
 
-# -i one-shot: a silent peer that never closes, a quiet stdin.
+# -i one-shot: a silent peer that never closes, a quiet stdin. Timed by the
+# peer too, from its accept to sockcat's FIN: start-up is not in that.
 testIdleOneShot() {
-    tm_server || { fail "server"; return; }
+    tm_server --times times || { fail "server"; return; }
     tm_time --stdin-open --err err -- "$SOCKCAT" connect -i 0.3 127.0.0.1 "$TM_PORT"
     assertEquals "exit status" 1 "$TM_RC"
     assertEquals "message" "sockcat: idle for 0.3 s" "$(cat err)"
     tm_within 300 "$TM_MS" "-i 0.3"
+    th_wait_file times
+    # The peer's accept may return a little after sockcat's connect did.
+    local seen
+    seen=$(awk '{printf "%d", ($2 - $1) * 1000 + 20}' times)
+    TM_SLACK=50 tm_within 300 "$seen" "-i 0.3 as the peer saw it (+20 ms for its accept)"
 }
 
 # Traffic keeps a connection alive: -i is about silence, not age.
@@ -256,7 +265,9 @@ testKilledClientFreesSlot() {
     assertEquals "the newcomer connected ($(cat cerr))" 0 "$rc"
     assertEquals "and was served" "doomed
 newcomer" "$(cat out)"
-    assertTrue "within 2 s ($(( $(tc_ms) - t0 )) ms)" "[ $(( $(tc_ms) - t0 )) -lt 2000 ]"
+    local limit=5000
+    th_sanitized && limit=8000
+    assertTrue "within $limit ms ($(( $(tc_ms) - t0 )) ms)" "[ $(( $(tc_ms) - t0 )) -lt $limit ]"
     exec 7>&-
 }
 
