@@ -134,12 +134,18 @@ void acl_free(struct sc_acl *acl)
 
 /* ---- host names and files ---- */
 
-/* A host name as DNS allows it (letters, digits, '-', '.', '_'). */
+/*
+ * A host name as DNS allows it (letters, digits, '-', '.', '_'). Digits and
+ * dots alone are a mistyped IPv4 address (300.1.1.1), never a name: that is
+ * a usage error, not a look-up that fails later.
+ */
 static bool looks_like_host_name(const char *text)
 {
     size_t len = strlen(text);
 
     if (len == 0 || len > 253 || text[0] == '-' || text[0] == '.')
+        return false;
+    if (strspn(text, "0123456789.") == len)
         return false;
     for (const char *p = text; *p; p++) {
         char c = *p;

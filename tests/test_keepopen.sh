@@ -655,7 +655,7 @@ testKeepOpenUsageErrors() {
         --slow-client drop 127.0.0.1 9
     ko_usage_error "--allow 10.0.0.0/33" listen -k --allow 10.0.0.0/33 \
         127.0.0.1 0
-    ko_usage_error "--allow nonsense" listen -k --allow nonsense 127.0.0.1 0
+    ko_usage_error "--allow non/sense" listen -k --allow non/sense 127.0.0.1 0
     ko_usage_error "--deny ::1/129" listen -k --deny ::1/129 127.0.0.1 0
     ko_usage_error "--deny 10.0.0.1/" listen -k --deny 10.0.0.1/ 127.0.0.1 0
     ko_usage_error "--allow 300.1.1.1" listen -k --allow 300.1.1.1 \

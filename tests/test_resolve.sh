@@ -327,10 +327,10 @@ testSourcePortInUse() {
 }
 
 testAmbiguousLongOption() {
-    timeout 10 "$SOCKCAT" connect --s x 80 </dev/null >out 2>err
+    timeout 10 "$SOCKCAT" connect --so x 80 </dev/null >out 2>err
     assertEquals "exit status" 2 $?
     assertEquals "message" \
-        "sockcat: option '--s' is ambiguous; possibilities: --send-only --slow-client --source --source-port --stats" \
+        "sockcat: option '--so' is ambiguous; possibilities: --source --source-port" \
         "$(head -n1 err)"
 }
 
