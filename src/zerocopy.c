@@ -457,8 +457,19 @@ static void path_run(struct sc_zc_path *path)
 static void path_on_ready(uv_poll_t *poll, int status, int events)
 {
     struct sc_zc_path *path = poll->data;
+    struct zc_side *side = poll == &path->src.poll ? &path->src : &path->dst;
 
-    (void)status, (void)events;  /* an error shows in the next call */
+    (void)events;
+    /*
+     * On POLLERR (a reset, say) libuv stops the handle itself and reports
+     * UV_EBADF. The side is no longer watched: say so, or the next wait
+     * would take the stale watch for a live one and nothing would ever
+     * wake the path again. The error itself comes from a move, after the
+     * bytes that arrived before it (the first move may take only those,
+     * and the next wait then restarts the poll, which fires at once).
+     */
+    if (status < 0)
+        side->armed = false;
     path_run(path);
 }
 
