@@ -213,7 +213,10 @@ testMaxConnsCapsChildren() {
 
 testChildSeesOnlyItsDescriptors() {
     # fd 3 is --ready-fd; one client holds a socket while another looks.
-    ex_listen -k -c 'ls /proc/$$/fd | sort -n | tr "\n" " "; cat >/dev/null'
+    # The pipeline runs in a subshell: the shell whose descriptors ls lists
+    # ($$) then holds only what it inherited, never the pipes it makes for
+    # the pipeline itself (it keeps one open until the last stage is forked).
+    ex_listen -k -c '(ls /proc/$$/fd | sort -n | tr "\n" " "); cat >/dev/null'
     timeout 10 $PEER connect --port "$TH_PORT" --save "$U/first" --timeout 50 \
         --send /dev/null --then shut --then-when "$U/gate" &
     th_wait_file "$U/first"
