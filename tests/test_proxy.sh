@@ -314,7 +314,11 @@ testSslThroughProxy() {
     port=$(th_free_port)
     bg microsocks -i 127.0.0.1 -p "$port" </dev/null >/dev/null 2>&1
     th_wait_listening "$port"
-    TH_STDIN=$DOWN th_listen "$T/srv" "$T/srv.err" -v --ssl
+    # microsocks ends the whole tunnel once one side's stream ends (it has no
+    # half-close), so the server must not half-close (close_notify, FIN) after
+    # DOWN while the client may still be sending UP; the polls below and
+    # tearDown end both.
+    TH_STDIN=$DOWN th_listen "$T/srv" "$T/srv.err" -v --ssl --no-shutdown
     PIDS+=("$TH_PID")
     pin=$(grep -o 'sha256:[0-9a-f]\{64\}' "$T/srv.err")
     timeout "$TH_TIMEOUT" "$SOCKCAT" connect --no-shutdown --ssl --ssl-pin "$pin" \
