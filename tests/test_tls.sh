@@ -353,10 +353,10 @@ testKeepOpenManyClients() {
     TH_STDIN=/dev/null th_listen "$T/srv" "$T/srv.err" -k --ssl
     PIDS+=("$TH_PID")
     for i in $(seq 1 $n); do
-        (printf 'client %s\n' "$i" | timeout 15 "$SOCKCAT" connect --ssl --ssl-no-verify \
+        (printf 'client %s\n' "$i" | timeout 60 "$SOCKCAT" connect --ssl --ssl-no-verify \
             127.0.0.1 "$TH_PORT" >/dev/null 2>&1) &
     done
-    for i in $(seq 1 1200); do
+    for i in $(seq 1 2400); do
         ok=$(grep -c '^client ' "$T/srv" 2>/dev/null)
         [ "$ok" -ge $n ] && break
         sleep 0.025
