@@ -6,9 +6,10 @@
 
 # Options accepted in both modes, and in one mode only.  Keep in step with
 # `sockcat --help` (tests/test_docs.sh checks that they agree).
-_sockcat_opts_both='-4 -6 -C -h -n -o -P -U -u -V -v -x --append-output --crlf
-    --help --hex-dump --ipv4 --ipv6 --no-shutdown --no-zerocopy --numeric --output
-    --progress --recv-only --send-only --stats --udp --unix --verbose --version
+_sockcat_opts_both='-4 -6 -C -h -i -n -o -P -q -U -u -V -v -x --append-output --crlf
+    --help --hex-dump --idle-timeout --ipv4 --ipv6 --keepalive --no-shutdown
+    --no-zerocopy --numeric --output --progress --quit-after-eof --recv-only
+    --send-only --stats --udp --unix --verbose --version
     -c -e --exec --sh-exec --ssl --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key
     --ssl-trustfile --ssl-verify'
 _sockcat_opts_connect='-p -s -w -z --source --source-port --wait --zero-io --proxy
@@ -136,7 +137,8 @@ _sockcat()
             fi
             return
             ;;
-        -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd)
+        -m | --max-conns | -w | --wait | --allow | --deny | --ready-fd | \
+            -i | --idle-timeout | -q | --quit-after-eof)
             # A number or an address: nothing worth guessing.
             return
             ;;
@@ -164,7 +166,8 @@ _sockcat()
                     --output | --allowfile | --denyfile | --exec | --sh-exec | \
                     --proxy | --proxy-auth | --proxy-dns | --proxy-type | --ssl-alpn | \
                     --ssl-cert | --ssl-ciphers | --ssl-key | --ssl-pin | \
-                    --ssl-servername | --ssl-trustfile)
+                    --ssl-servername | --ssl-trustfile | \
+                    --idle-timeout | --quit-after-eof)
                     # Without bash-completion "--opt=val" is three words.
                     [[ ${words[i + 1]-} == = ]] && ((i++))
                     ((i++))
@@ -184,7 +187,7 @@ _sockcat()
                     while ((j < ${#word})); do
                         c=${word:j:1}
                         [[ $c == U ]] && unix=true
-                        if [[ $c == [mpswecxo] ]]; then
+                        if [[ $c == [mpswecxoiq] ]]; then
                             ((j == ${#word} - 1)) && ((i++))
                             break
                         fi

@@ -22,7 +22,7 @@ function __sockcat_words
                     continue
                 case '--*=*'
                     continue
-                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile --exec --sh-exec --proxy --proxy-auth --proxy-dns --proxy-type --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key --ssl-pin --ssl-servername --ssl-trustfile
+                case --source --source-port --wait --max-conns --allow --deny --ready-fd --slow-client --stats --hex-dump --output --allowfile --denyfile --exec --sh-exec --proxy --proxy-auth --proxy-dns --proxy-type --ssl-alpn --ssl-cert --ssl-ciphers --ssl-key --ssl-pin --ssl-servername --ssl-trustfile --idle-timeout --quit-after-eof
                     set skip 1
                     continue
                 case '--*'
@@ -30,7 +30,7 @@ function __sockcat_words
                 case '-?*'
                     # A bundle such as -4w takes the next word when its
                     # argument-taking letter comes last.
-                    if string match -qr -- '^-[^mpswecxo]*[mpswecxo]$' $tok
+                    if string match -qr -- '^-[^mpswecxoiq]*[mpswecxoiq]$' $tok
                         set skip 1
                     end
                     continue
@@ -50,7 +50,7 @@ function __sockcat_unix
             case '--*'
                 continue
             case '-*'
-                string match -qr -- '^-[^mpswecxo]*U' $tok; and return 0
+                string match -qr -- '^-[^mpswecxoiq]*U' $tok; and return 0
         end
     end
     return 1
@@ -105,6 +105,9 @@ complete -c sockcat -n __sockcat_unix_path -F -d 'Socket path'
 complete -c sockcat -s 4 -l ipv4 -d 'Use IPv4 only'
 complete -c sockcat -s 6 -l ipv6 -d 'Use IPv6 only'
 complete -c sockcat -s h -l help -d 'Show this help and exit'
+complete -c sockcat -s i -l idle-timeout -x -d 'End a connection idle either way for SECS'
+complete -c sockcat -l keepalive -d 'TCP keepalive probes (default 60,10,6)'
+complete -c sockcat -s q -l quit-after-eof -x -d 'After stdin EOF, wait at most SECS for the peer'
 complete -c sockcat -s n -l numeric -d 'No DNS: HOST is a numeric address'
 complete -c sockcat -s P -l progress -d 'Live progress on a terminal\'s stderr'
 complete -c sockcat -s V -l version -d 'Show the version and exit'

@@ -127,7 +127,9 @@ static bool admit(struct sc_acceptor *l, struct sc_listener *listener, struct sc
 {
     if (!listener->kind->admit(l, ep, name, size))
         return false;
-    if (l->opts->max_conns && l->clients >= l->opts->max_conns) {
+    size_t held = l->slots_held ? l->slots_held(l) : l->clients;
+
+    if (l->opts->max_conns && held >= l->opts->max_conns) {
         sc_verbose(1, "refused %s: over --max-conns %u", name, l->opts->max_conns);
         return false;
     }

@@ -44,6 +44,9 @@ struct sc_acceptor {
     unsigned bound_port;       /* the port the first listener got */
     size_t clients;            /* handed out and not yet gone */
     size_t client_budget;      /* clients that fit under the descriptor limit */
+    /* What -m counts: clients still sending (set by the caller after
+     * acceptor_start); NULL counts every client not yet gone. */
+    size_t (*slots_held)(const struct sc_acceptor *a);
     bool closed;
     uint64_t last_fd_warning_ns;
     struct sc_unix_file unix_file;   /* -U: the socket file to remove */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "diag.h"
+#include "duration.h"
 #include "net.h"
 #include "portlist.h"
 #include "tls.h"
@@ -29,6 +30,7 @@ enum {
     OPT_CHAT,
     OPT_DENY,
     OPT_DENYFILE,
+    OPT_KEEPALIVE,
     OPT_NO_SHUTDOWN,
     OPT_NO_ZEROCOPY,
     OPT_READY_FD,
@@ -74,9 +76,11 @@ static const struct option_spec option_specs[] = {
     { "exec",        required_argument, 'e',             FOR_BOTH,    "COMMAND",     "talk to COMMAND instead of stdio (no shell)" },
     { "help",        no_argument,       'h',             FOR_BOTH,    NULL,          "show this help and exit" },
     { "hex-dump",    required_argument, 'x',             FOR_BOTH,    "FILE",        "log both directions to FILE as a hex dump" },
+    { "idle-timeout", required_argument, 'i',            FOR_BOTH,    "SECS",        "end a connection idle either way for SECS" },
     { "ipv4",        no_argument,       '4',             FOR_BOTH,    NULL,          "use IPv4 only" },
     { "ipv6",        no_argument,       '6',             FOR_BOTH,    NULL,          "use IPv6 only" },
     { "keep-open",   no_argument,       'k',             FOR_LISTEN,  NULL,          "serve many clients at once; broadcast stdin" },
+    { "keepalive",   optional_argument, OPT_KEEPALIVE,   FOR_BOTH,    "[=I[,N[,C]]]", "TCP keepalive probes (default 60,10,6)" },
     { "max-conns",   required_argument, 'm',             FOR_LISTEN,  "N",           "at most N clients at once" },
     { "no-shutdown", no_argument,       OPT_NO_SHUTDOWN, FOR_BOTH,    NULL,          "do not half-close at stdin EOF" },
     { "no-zerocopy", no_argument,       OPT_NO_ZEROCOPY, FOR_BOTH,    NULL,          "always copy through sockcat (no splice/sendfile)" },
@@ -87,6 +91,7 @@ static const struct option_spec option_specs[] = {
     { "proxy-auth",  required_argument, OPT_PROXY_AUTH,  FOR_CONNECT, "AUTH",        "USER:PASS for HTTP Basic, SOCKS5 (SOCKS4: USER)" },
     { "proxy-dns",   required_argument, OPT_PROXY_DNS,   FOR_CONNECT, "WHERE",       "local or remote: who resolves HOST (remote)" },
     { "proxy-type",  required_argument, OPT_PROXY_TYPE,  FOR_CONNECT, "TYPE",        "http, socks4, socks4a or socks5 (default http)" },
+    { "quit-after-eof", required_argument, 'q',          FOR_BOTH,    "SECS",        "after stdin EOF, wait at most SECS for the peer" },
     { "ready-fd",    required_argument, OPT_READY_FD,    FOR_LISTEN,  "N",           "write the bound port (-U: PATH) to fd N" },
     { "recv-only",   no_argument,       OPT_RECV_ONLY,   FOR_BOTH,    NULL,          "never read stdin; send nothing" },
     { "send-only",   no_argument,       OPT_SEND_ONLY,   FOR_BOTH,    NULL,          "discard what the peer sends" },
@@ -124,12 +129,13 @@ static void print_option_group(FILE *out, const char *title, unsigned modes)
 
         if (s->modes != modes)
             continue;
+        /* An optional value is attached: "--keepalive[=...]". */
+        const char *gap = s->arg && s->has_arg == required_argument ? " " : "";
         if (s->id < 256)
-            snprintf(left, sizeof(left), "-%c, --%s%s%s", s->id, s->name,
-                     s->arg ? " " : "", s->arg ? s->arg : "");
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", s->id, s->name, gap,
+                     s->arg ? s->arg : "");
         else
-            snprintf(left, sizeof(left), "    --%s%s%s", s->name,
-                     s->arg ? " " : "", s->arg ? s->arg : "");
+            snprintf(left, sizeof(left), "    --%s%s%s", s->name, gap, s->arg ? s->arg : "");
         fprintf(out, "  %-27s %s\n", left, s->help);
     }
 }
@@ -214,23 +220,95 @@ bad:
     return -1;
 }
 
-/* A wait beyond this is a typo, and would overflow the timer's milliseconds. */
-#define MAX_WAIT_SECONDS 1e7
-
-static int parse_wait(const char *text, double *seconds)
+/*
+ * -w: positive, as it always had to be; the messages stay those it always
+ * gave, and the value takes the units every timer takes.
+ */
+static int parse_wait(const char *text, uint64_t *ms)
 {
-    char *end;
+    const char *why;
 
-    errno = 0;
-    *seconds = strtod(text, &end);
-    if (end == text || *end != '\0' || isnan(*seconds) || *seconds <= 0) {
+    if (duration_parse(text, ms, &why) < 0 && strncmp(why, "too large", 9) == 0) {
+        sc_usage_error("invalid wait '%s': must be at most 10000000 seconds", text);
+        return -1;
+    }
+    if (duration_parse(text, ms, &why) < 0 || *ms == 0) {
         sc_usage_error("invalid wait '%s': must be a positive number of seconds", text);
         return -1;
     }
-    if (errno || *seconds > MAX_WAIT_SECONDS) {
-        sc_usage_error("invalid wait '%s': must be at most %.0f seconds", text,
-                       MAX_WAIT_SECONDS);
+    return 0;
+}
+
+/* -i, -q and the parts of --keepalive: `what` names the value in the message. */
+static int parse_time(const char *text, const char *what, bool positive, uint64_t *ms)
+{
+    const char *why;
+
+    if (duration_parse(text, ms, &why) < 0) {
+        sc_usage_error("invalid %s '%s': %s", what, text, why);
         return -1;
+    }
+    if (positive && *ms == 0) {
+        sc_usage_error("invalid %s '%s': must be more than 0", what, text);
+        return -1;
+    }
+    return 0;
+}
+
+/* The kernel takes keepalive times in whole seconds, at most 32767. */
+#define KEEPALIVE_MAX_SECONDS 32767
+
+static int keepalive_seconds(const char *text, const char *what, unsigned *seconds)
+{
+    uint64_t ms;
+
+    if (parse_time(text, what, true, &ms) < 0)
+        return -1;
+    if (ms > (uint64_t)KEEPALIVE_MAX_SECONDS * 1000) {
+        sc_usage_error("invalid %s '%s': must be at most %d s", what, text,
+                       KEEPALIVE_MAX_SECONDS);
+        return -1;
+    }
+    *seconds = (unsigned)((ms + 999) / 1000);
+    return 0;
+}
+
+/* --keepalive[=IDLE[,INTERVAL[,COUNT]]]: empty parts keep their defaults. */
+static int parse_keepalive(const char *text, struct sc_opts *o)
+{
+    char copy[128], *parts[4] = { 0 };
+    size_t n = 0;
+    unsigned long count;
+
+    o->keepalive = true;
+    if (!text)
+        return 0;
+    if (strlen(text) >= sizeof(copy)) {
+        sc_usage_error("invalid keepalive '%s': must be IDLE[,INTERVAL[,COUNT]]", text);
+        return -1;
+    }
+    strcpy(copy, text);
+    for (char *p = copy; n < 4; n++) {
+        parts[n] = p;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        *p++ = '\0';
+    }
+    if (n >= 3) {
+        sc_usage_error("invalid keepalive '%s': must be IDLE[,INTERVAL[,COUNT]]", text);
+        return -1;
+    }
+    if (parts[0] && *parts[0] &&
+        keepalive_seconds(parts[0], "keepalive idle", &o->keepalive_idle) < 0)
+        return -1;
+    if (parts[1] && *parts[1] &&
+        keepalive_seconds(parts[1], "keepalive interval", &o->keepalive_interval) < 0)
+        return -1;
+    if (parts[2] && *parts[2]) {
+        if (parse_count(parts[2], "keepalive count", 1, 127, &count) < 0)
+            return -1;
+        o->keepalive_count = (unsigned)count;
     }
     return 0;
 }
@@ -523,7 +601,12 @@ static int apply_option(struct sc_opts *o, int id, const char *arg)
         o->exec = arg;
         o->exec_shell = id == 'c';
         return 0;
-    case 'w': return parse_wait(arg, &o->wait_seconds);
+    case 'w': return parse_wait(arg, &o->wait_ms);
+    case 'i': return parse_time(arg, "idle timeout", true, &o->idle_ms);
+    case 'q':
+        o->quit_set = true;
+        return parse_time(arg, "quit-after-eof time", false, &o->quit_ms);
+    case OPT_KEEPALIVE: return parse_keepalive(arg, o);
     case 's':
         /* Checked once the pairs are: what -s may name depends on -U. */
         o->source_addr = arg;
@@ -610,7 +693,6 @@ static const struct conflict {
     /* What UDP has no use for. */
     { 'u', OPT_NO_SHUTDOWN, "UDP sends no end of stream to hold back" },
     { 'u', OPT_SLOW_CLIENT, "UDP drops a datagram the socket cannot take now" },
-    { 'u', 'w', "a UDP socket connects at once" },
     /* A broker's clients both send and receive. */
     { OPT_BROKER, OPT_SEND_ONLY, NULL },
     { OPT_BROKER, OPT_RECV_ONLY, NULL },
@@ -651,6 +733,11 @@ static const struct conflict {
     { 'U', OPT_PROXY, NULL },
     { OPT_SSL_VERIFY, OPT_SSL_NO_VERIFY, NULL },
     { OPT_SSL_PIN, OPT_SSL_NO_VERIFY, NULL },
+    { 'u', OPT_KEEPALIVE, "UDP has no connection to probe" },
+    { 'U', OPT_KEEPALIVE, "a Unix socket has no keepalive" },
+    /* -q counts from stdin's EOF, which --recv-only never reads. */
+    { 'q', OPT_RECV_ONLY, "-q counts from the end of stdin, which --recv-only never reads" },
+    { 'q', 'k', "a keep-open server ends on a signal" },
 };
 
 /* What the command line held, for the table of conflicts. */
@@ -893,6 +980,10 @@ int cli_parse(int argc, char **argv, struct sc_opts *o)
     o->family = AF_UNSPEC;
     o->source_port = -1;
     o->ready_fd = -1;
+    /* Dead peers are noticed within about two minutes: 60 s + 6 x 10 s. */
+    o->keepalive_idle = 60;
+    o->keepalive_interval = 10;
+    o->keepalive_count = 6;
     memset(seen, 0, sizeof(seen));
     build_getopt_tables(longopts, shortopts);
 

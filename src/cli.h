@@ -6,6 +6,7 @@
 #define SOCKCAT_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "acl.h"
 
@@ -38,7 +39,14 @@ struct sc_opts {
     bool no_shutdown;
     bool no_zerocopy;         /* never the kernel-only fast paths (zerocopy.c) */
     bool progress;
-    double wait_seconds;      /* connect timeout; 0 means none */
+    uint64_t wait_ms;         /* -w: connect timeout; 0 means none */
+    uint64_t idle_ms;         /* -i: no traffic either way this long ends it; 0: none */
+    uint64_t quit_ms;         /* -q: after stdin EOF, wait this long for the peer */
+    bool quit_set;            /* -q given (-q 0 is a value) */
+    bool keepalive;           /* --keepalive: TCP keepalive probes */
+    unsigned keepalive_idle;      /* seconds before the first probe */
+    unsigned keepalive_interval;  /* seconds between probes */
+    unsigned keepalive_count;     /* unanswered probes that end the connection */
     const char *source_addr;  /* connect: local address, or NULL */
     int source_family;        /* AF_INET or AF_INET6 with source_addr */
     int source_port;          /* connect: local port, or -1 */

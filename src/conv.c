@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "diag.h"
+#include "ending.h"
 #include "stdio.h"
 #include "trim.h"
 
@@ -36,6 +37,7 @@ static void conv_finish(struct sc_conv *conv)
         conv->reason = conv->exit_code == 0 ? SC_END_EOF : SC_END_ERROR;
     uv_timer_stop(&conv->flush_timer);
     uv_close((uv_handle_t *)&conv->flush_timer, NULL);
+    ending_conv_close(conv);
     if (conv->error[0])
         sc_note("%s", conv->error);
     if (conv->abandoned > 0)
@@ -178,6 +180,8 @@ void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err)
          */
         if (stdin_is_terminal(conv) || conv->opts->broker)
             hub_end_peer_writes(peer);  /* a broker's client leaves when it ends */
+        else
+            ending_peer_half_closed(peer);
         hub_peer_check_done(peer);
         return;
     }
@@ -251,7 +255,34 @@ void conv_peer_write_ended(struct sc_conv *conv, struct sc_peer *peer, int statu
         }
     }
     peer->write_done = true;
+    /* One-shot: stdin's end has reached the peer; -q and --send-only may end it now. */
+    if (!keep_open(conv) && status >= 0)
+        ending_conv_output_done(conv);
     hub_peer_check_done(peer);
+}
+
+/*
+ * -i: one-shot, the conversation times out (status 1); keep-open, that
+ * client is closed (-u -k: that sender is forgotten) and the others go on.
+ */
+void conv_peer_idle(struct sc_conv *conv, struct sc_peer *peer)
+{
+    char secs[32];
+
+    if (conv->stopping || conv->finished || peer->ep->closing)
+        return;
+    ending_format_seconds(secs, sizeof(secs), conv->opts->idle_ms);
+    if (keep_open(conv)) {
+        sc_verbose(1, "%s: idle for %s s", peer->name, secs);
+        peer->read_done = peer->write_done = true;
+        hub_close_peer(peer);
+        return;
+    }
+    if (!conv->error[0]) {
+        snprintf(conv->error, sizeof(conv->error), "idle for %s s", secs);
+        conv->reason = SC_END_TIMEOUT;
+    }
+    conv_stop(conv, SC_EXIT_RUNTIME);
 }
 
 /* Called with the peer out of the hub but its endpoint not yet freed. */

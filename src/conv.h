@@ -30,6 +30,7 @@ struct sc_conv {
     uint64_t abandoned;       /* received bytes a signal stop did not write */
     char error[512];          /* printed once stdout is flushed */
     uv_timer_t flush_timer;   /* bounds the flush of a stop on a signal */
+    struct sc_conv_ending *ending;  /* -q and --send-only clocks (ending.c) */
     /* Called once when stopping begins: stop feeding the conversation. */
     void (*on_stopping)(struct sc_conv *conv);
     /* Called once when the conversation is over: close what it does not own. */
@@ -72,6 +73,8 @@ void conv_peer_read_ended(struct sc_conv *conv, struct sc_peer *peer, int err);
 void conv_peer_write_failed(struct sc_conv *conv, struct sc_peer *peer, int err);
 void conv_peer_write_ended(struct sc_conv *conv, struct sc_peer *peer, int status);
 void conv_peer_closed(struct sc_conv *conv, struct sc_peer *peer);
+/* -i: no traffic to or from the peer for the idle time. */
+void conv_peer_idle(struct sc_conv *conv, struct sc_peer *peer);
 
 /* Is sockcat done? Finishes the conversation when it is. */
 void conv_check(struct sc_conv *conv);

@@ -1,7 +1,10 @@
 /*
- * dial: resolve HOST, then try each address in turn until one answers
- * (-s/-p bind the local end first; -w bounds the whole attempt), or
- * connect to -U's socket path. The
+ * dial: resolve HOST, then race its addresses the Happy Eyeballs way
+ * (RFC 8305): families interleaved, a new attempt every 250 ms while none
+ * has answered (at once when one fails), the first to connect wins and
+ * the others are cancelled. -s/-p bind the local end first (with -p the
+ * attempts go one at a time: one port cannot be bound twice); -w bounds
+ * the whole. Or connect to -U's socket path. The
  * connected socket is handed back as an endpoint; dial knows nothing of
  * what the caller does with it. With --proxy the connection goes to the
  * proxy, which is asked for HOST PORT; with --ssl the endpoint handed back
@@ -18,8 +21,12 @@
 #include "net.h"
 
 struct sc_dialer;
+struct sc_dial_attempt;
 struct sc_tls;
 struct sc_proxy_dial;
+
+/* How long an attempt has alone before the next one starts (RFC 8305). */
+#define SC_DIAL_STAGGER_MS 250
 
 /*
  * Called once. Connected: `ep` (now the callee's: set its events, close it
@@ -36,12 +43,14 @@ struct sc_dialer {
     sc_dial_cb on_done;
     void *data;
     struct net_lookup *lookup;  /* while resolving */
-    uv_connect_t request;
     uv_timer_t deadline;       /* -w */
+    uv_timer_t stagger;        /* starts the next attempt */
     struct addrinfo *addresses;
-    struct addrinfo *next;
-    struct sc_endpoint *attempt;   /* the socket being connected */
-    char attempt_name[SC_NAME_MAX];
+    struct addrinfo **order;   /* the addresses, families interleaved */
+    size_t order_count;
+    size_t order_next;
+    struct sc_dial_attempt *attempts;  /* in flight */
+    bool name_attempts;        /* -v: several addresses, so name each try */
     char target[NET_HOST_PORT_SIZE];  /* "HOST PORT" as given, for messages */
     char what[NET_HOST_PORT_SIZE + 128];  /* the step that failed */
     int last_error;

@@ -341,3 +341,13 @@ void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style sty
     sep->hygiene_slot = -1;
     sep->written_at_close = 0;
 }
+
+int stream_endpoint_fd(const struct sc_endpoint *ep)
+{
+    const struct sc_stream_endpoint *sep = (const struct sc_stream_endpoint *)ep;
+    uv_os_fd_t fd;
+
+    if (ep->ops != &stream_ops || ep->closing || uv_fileno(&sep->u.handle, &fd) < 0)
+        return -1;
+    return fd;
+}

@@ -180,6 +180,10 @@ struct sc_stream_endpoint {
 void stream_endpoint_setup(struct sc_stream_endpoint *sep, enum sc_end_style style,
                            const struct sc_endpoint_events *events, void *owner);
 
+/* The descriptor of a stream endpoint's handle (for socket options and
+ * queries), or -1 for any other kind or a closing one. */
+int stream_endpoint_fd(const struct sc_endpoint *ep);
+
 /* A file or character device read and written with uv_fs requests. */
 struct sc_file_endpoint;
 

@@ -6,6 +6,7 @@
 
 #include "conv.h"
 #include "diag.h"
+#include "ending.h"
 #include "zerocopy.h"
 
 
@@ -218,10 +219,25 @@ void hub_close_peer(struct sc_peer *peer)
     hub_update_stdin(peer->hub);
 }
 
+/*
+ * A peer that has stopped sending holds no -m slot: a half-closed client
+ * still gets the broadcast, and one that has gone for good cannot be told
+ * from it until a write or a keepalive probe fails.
+ */
+static void peer_release_slot(struct sc_peer *peer)
+{
+    if (!peer->holds_slot)
+        return;
+    peer->holds_slot = false;
+    peer->hub->sending--;
+}
+
 static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 {
     struct sc_peer *peer = ep->owner;
     struct sc_hub *hub = peer->hub;
+
+    ending_peer_traffic(peer);
 
     if (hub->broker.on) {
         broker_on_data(peer, chunk);
@@ -238,6 +254,7 @@ static void peer_on_eof(struct sc_endpoint *ep)
     struct sc_peer *peer = ep->owner;
 
     peer->read_done = true;
+    peer_release_slot(peer);
     sc_verbose(2, "end of input from %s", peer->name);
     if (peer->hub->broker.on)
         broker_peer_eof(peer);
@@ -249,6 +266,7 @@ static void peer_on_read_error(struct sc_endpoint *ep, int err)
     struct sc_peer *peer = ep->owner;
 
     peer->read_done = true;
+    peer_release_slot(peer);
     conv_peer_read_ended(peer->hub->conv, peer, err);
 }
 
@@ -257,6 +275,8 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
     struct sc_peer *peer = ep->owner;
 
     assert(peer->in_broadcast);
+    if (status >= 0)
+        ending_peer_traffic(peer);
     pump_on_written(&peer->sink, len, status);
 }
 
@@ -280,6 +300,8 @@ static void peer_on_closed(struct sc_endpoint *ep)
         peer->next->prev = peer->prev;
     assert(hub->peer_count > 0 && hub->counters->connections >= hub->peer_count);
     hub->peer_count--;
+    peer_release_slot(peer);
+    ending_peer_stop(peer);
     if (peer->in_broadcast)
         pump_remove_sink(&peer->sink);
     hub->counters->dropped += peer->sink.dropped;
@@ -376,6 +398,9 @@ void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
     hub->peers = peer;
     hub->peer_count++;
     hub->counters->connections++;
+    peer->holds_slot = true;
+    hub->sending++;
+    ending_peer_start(peer);
     /* Before the sink joins the broadcast: that would start reading stdin. */
     zerocopy_attach(hub, peer);
 
@@ -417,8 +442,11 @@ void hub_close_all(struct sc_hub *hub)
         endpoint_close(hub->in);
     if (hub->out)
         endpoint_close(hub->out);
-    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next)
+    for (struct sc_peer *peer = hub->peers; peer; peer = peer->next) {
+        ending_peer_stop(peer);
         endpoint_close(peer->ep);
+    }
+    ending_hub_close(hub);
 }
 
 void hub_init(struct sc_hub *hub, struct sc_conv *conv, const struct sc_opts *opts,

@@ -33,6 +33,9 @@ struct sc_peer {
     bool read_done;            /* EOF or error from the peer, or never reading */
     bool write_done;           /* its output ended, or can never be written */
     int write_error;           /* a write failed before its EOF (one-shot) */
+    bool holds_slot;           /* still sending: counts against -m */
+    bool probing;              /* half-closed, probed by keepalive (ending.c) */
+    struct sc_peer_ending *ending;  /* its -i clock (ending.c), or NULL */
     uint64_t start_ns;
     struct sc_broker_peer bp;  /* --broker */
     char name[];               /* for messages: "ADDR PORT", or a path */
@@ -49,6 +52,8 @@ struct sc_hub {
     struct sc_pump_sink out_sink;
     struct sc_peer *peers;
     size_t peer_count;
+    size_t sending;            /* peers still sending: what -m counts */
+    uv_timer_t *reaper;        /* checks half-closed clients (ending.c) */
     bool out_ended;
     bool out_broken;           /* the reader of stdout went away */
     struct sc_zc_path *fast_in;   /* stdin -> the peer in the kernel (zerocopy.c), or NULL */

@@ -180,6 +180,14 @@ static void on_listen_failed(struct sc_acceptor *a, int err, const char *what)
     conv_fail(&s->conv, err, "%s", what);
 }
 
+/* -m counts the clients still sending: one that half-closed holds no slot. */
+static size_t clients_sending(const struct sc_acceptor *a)
+{
+    const struct sc_session *s = a->data;
+
+    return s->conv.hub.sending;
+}
+
 static void listen_start(struct sc_session *s)
 {
     if (s->opts.ssl) {
@@ -190,8 +198,12 @@ static void listen_start(struct sc_session *s)
             return;
         }
     }
-    if (exec_start(s))
+    if (exec_start(s)) {
         acceptor_start(&s->acceptor, &s->loop, &s->opts, on_client, on_listen_failed, s);
+        /* A program's client holds its slot until the program is done. */
+        if (!s->opts.exec)
+            s->acceptor.slots_held = clients_sending;
+    }
 }
 
 static void listen_stop(struct sc_session *s)

@@ -45,9 +45,9 @@ unsigned probe_concurrency(void)
 
 static uint64_t wait_ms(const struct sc_probe *p)
 {
-    double s = p->opts->wait_seconds > 0 ? p->opts->wait_seconds : SC_PROBE_DEFAULT_WAIT;
-
-    return (uint64_t)(s * 1000.0 + 0.5) ?: 1;
+    if (p->opts->wait_ms > 0)
+        return p->opts->wait_ms;
+    return (uint64_t)(SC_PROBE_DEFAULT_WAIT * 1000.0 + 0.5);
 }
 
 /* ---- reporting, in port order ---- */

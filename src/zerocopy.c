@@ -77,6 +77,9 @@ bool zerocopy_allowed(const struct sc_opts *opts)
     /* -C, -x, -o: every chunk takes the transform step. */
     if (transform_needed(opts))
         return false;
+    /* -i: the idle clock is kept by the bytes passing through sockcat. */
+    if (opts->idle_ms)
+        return false;
     /* --ssl: the bytes on the wire are not the bytes of stdin and stdout. */
     if (opts->ssl)
         return false;

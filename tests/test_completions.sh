@@ -189,8 +189,8 @@ testBashCommands() {
 }
 
 testBashOptionsPerMode() {
-    assertEquals "bash: 'sockcat listen --ke'" "--keep-open " \
-        "$(th_bash_one 'sockcat listen --ke')"
+    assertEquals "bash: 'sockcat listen --keep-'" "--keep-open " \
+        "$(th_bash_one 'sockcat listen --keep-')"
     local got
     got=$(th_bash_one 'sockcat connect --')
     th_has_all "bash connect" "$got" --wait --source --source-port --ipv4 \
@@ -286,9 +286,9 @@ testBashWithoutBashCompletion() {
     local out
     out=$(HOME=$th_home timeout 30 bash --norc --noprofile -c "
         . '$comp_dir/sockcat.bash'
-        COMP_WORDS=(sockcat listen --ke); COMP_CWORD=2
-        COMP_LINE='sockcat listen --ke'; COMP_POINT=19
-        _sockcat sockcat --ke listen; echo \"\${COMPREPLY[*]}\"
+        COMP_WORDS=(sockcat listen --keep-); COMP_CWORD=2
+        COMP_LINE='sockcat listen --keep-'; COMP_POINT=22
+        _sockcat sockcat --keep- listen; echo \"\${COMPREPLY[*]}\"
         COMP_WORDS=(sockcat --stats = ''); COMP_CWORD=3
         COMP_LINE='sockcat --stats='; COMP_POINT=16
         _sockcat sockcat '' =; echo \"\${COMPREPLY[*]}\"" 2>&1)
@@ -324,8 +324,8 @@ testFishOptionsPerMode() {
         --no-shutdown
     th_has_none "fish connect" "$got" --keep-open --max-conns --allow \
         --deny --ready-fd --slow-client
-    assertEquals "fish: 'sockcat listen --ke'" "--keep-open " \
-        "$(th_fish 'sockcat listen --ke')"
+    assertEquals "fish: 'sockcat listen --keep-'" "--keep-open " \
+        "$(th_fish 'sockcat listen --keep-')"
 }
 
 testFishOptionArguments() {
@@ -420,8 +420,8 @@ testZshOptionsPerMode() {
     th_has_all "zsh connect" "$got" --wait --source --source-port --ipv6
     th_has_none "zsh connect" "$got" --keep-open --max-conns --allow \
         --slow-client
-    assertEquals "zsh: 'sockcat listen --ke'" "--keep-open " \
-        "$(th_zsh 'sockcat listen --ke')"
+    assertEquals "zsh: 'sockcat listen --keep-'" "--keep-open " \
+        "$(th_zsh 'sockcat listen --keep-')"
 }
 
 testZshOptionArguments() {
