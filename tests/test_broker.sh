@@ -330,7 +330,9 @@ check("a hears b's last words and its leaving: %r" % got,
 check("a never hears itself", b"<user 1>" not in got)
 sys.exit(0 if ok else 1)
 EOF
-    assertTrue "chat: $(cat "$B/chat.log")" $?
+    # The status first: $(cat ...) in the message would set $? to 0.
+    local rc=$?
+    assertTrue "chat: $(cat "$B/chat.log")" "$rc"
     br_wait_grep '^\* user 2 left$' "$B/out"
     assertTrue "stdout has the leave" $?
     grep -q '^<user 1> hi \\x1b\[2J' "$B/out"
