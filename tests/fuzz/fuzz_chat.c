@@ -1,9 +1,11 @@
 /*
  * --chat's line framing and escaping. Input: a header, then the text:
  *   byte 0: cuts (% 8), byte 1: prefix length (% 33), bytes 2-3: a run
- *   length (% 8192) and byte 4 its byte, put before the text so that lines
- *   reach CHAT_LINE_MAX; byte 5: room for a short escape (/255 of the
- *   full room); then 2 bytes per cut (piece lengths), the prefix, the text.
+ *   (when the top bit is set: its length, 13 bits) and byte 4 its byte,
+ *   put before the text so that lines reach CHAT_LINE_MAX (without the
+ *   bit, none: short inputs stay quick to run); byte 5: room for a short
+ *   escape (/255 of the full room); then 2 bytes per cut (piece lengths),
+ *   the prefix, the text.
  * Checked:
  *   - escaped text has no control byte but tab, no DEL, no ESC, no C1
  *     control, only well-formed UTF-8, and unescapes to the text exactly;
@@ -157,10 +159,15 @@ static void collect(void *ctx, const char *line, size_t len)
     l->lens[l->count++] = len;
 }
 
-static void lines_init(struct lines *l, size_t n)
+/* Room for the lines of text[0..n): one per newline, per split, and the rest. */
+static void lines_init(struct lines *l, const uint8_t *text, size_t n)
 {
+    size_t most = 2 + n / (CHAT_LINE_MAX - 3);
+
+    for (size_t i = 0; i < n; i++)
+        most += text[i] == '\n';
     l->bytes = malloc(n + 1);
-    l->lens = malloc((n + 2) * sizeof(*l->lens));
+    l->lens = malloc(most * sizeof(*l->lens));
     CHECK(l->bytes && l->lens);
     l->used = l->count = 0;
 }
@@ -221,9 +228,9 @@ static void check_framing(const uint8_t *text, size_t n, const uint8_t *cuts, si
     struct lines a, b, ref;
 
     CHECK(whole && pieces);
-    lines_init(&a, n);
-    lines_init(&b, n);
-    lines_init(&ref, n);
+    lines_init(&a, text, n);
+    lines_init(&b, text, n);
+    lines_init(&ref, text, n);
     chat_framer_init(whole);
     chat_feed(whole, (const char *)text, n, collect, &a);
     chat_flush(whole, collect, &a);
@@ -260,7 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     ncuts = data[0] % 8;
     plen = data[1] % (CHAT_PREFIX_MAX + 1);
-    run = (size_t)(data[2] << 8 | data[3]) % 8192;
+    run = data[2] & 0x80 ? (size_t)((data[2] & 0x1f) << 8 | data[3]) : 0;
     pos = 6;
     if (size < pos + 2 * ncuts + plen)
         return 0;
