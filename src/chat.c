@@ -131,10 +131,13 @@ static size_t split_point(const char *buf, size_t len)
     return len;
 }
 
-/* The buffer is full and holds no line ending: pass on its first part. */
+/*
+ * The buffer is full (perhaps with a CR after the limit) and holds no line
+ * ending: pass on its first part, at most CHAT_LINE_MAX bytes.
+ */
 static void split_full(struct chat_framer *f, chat_line_cb cb, void *ctx)
 {
-    size_t cut = split_point(f->buf, f->len);
+    size_t cut = split_point(f->buf, CHAT_LINE_MAX);
 
     cb(ctx, f->buf, cut);
     memmove(f->buf, f->buf + cut, f->len - cut);
@@ -154,12 +157,18 @@ void chat_feed(struct chat_framer *f, const char *in, size_t n, chat_line_cb cb,
             n -= seg + 1;
             continue;
         }
-        if (f->len == CHAT_LINE_MAX) {
+        if (f->len >= CHAT_LINE_MAX) {
             /* Split only once the line goes on: a line of exactly the
-             * limit, then its '\n', stays one line. */
+             * limit, then its "\n" or "\r\n" (which may come in two
+             * reads: the CR waits in the byte after the limit), stays one
+             * line. */
             if (seg == 0) {
                 emit_line(f->buf, f->len, cb, ctx);
                 f->len = 0;
+                in++;
+                n--;
+            } else if (f->len == CHAT_LINE_MAX && in[0] == '\r') {
+                f->buf[f->len++] = '\r';
                 in++;
                 n--;
             } else {
@@ -184,6 +193,8 @@ void chat_feed(struct chat_framer *f, const char *in, size_t n, chat_line_cb cb,
 
 void chat_flush(struct chat_framer *f, chat_line_cb cb, void *ctx)
 {
+    if (f->len > CHAT_LINE_MAX)
+        split_full(f, cb, ctx);  /* the limit, then a CR: two parts */
     if (f->len == 0)
         return;
     cb(ctx, f->buf, f->len);

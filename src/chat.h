@@ -6,7 +6,8 @@
  * the line ending). A line longer than CHAT_LINE_MAX bytes is split: the
  * first CHAT_LINE_MAX bytes (less an unfinished UTF-8 character, which goes
  * on to the next part) are a line of their own. So a client holds at most
- * CHAT_LINE_MAX bytes of buffer, whatever it sends.
+ * CHAT_LINE_MAX bytes of buffer (and the CR of a line ending), whatever it
+ * sends.
  *
  * Each line goes out as PREFIX + escaped text + '\n'. Escaping keeps
  * printable ASCII, tab and well-formed UTF-8 (no overlong forms, no
@@ -35,7 +36,7 @@
 /* The unfinished line of one client. */
 struct chat_framer {
     size_t len;
-    char buf[CHAT_LINE_MAX];
+    char buf[CHAT_LINE_MAX + 1];  /* + the CR of a line at the limit */
 };
 
 /* Receives one line, without its line ending. */

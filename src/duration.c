@@ -24,11 +24,30 @@ static uint64_t unit_ms(const char *unit)
     return 0;
 }
 
+/*
+ * ceil(unit * 0.DIGITS) for the fraction digits frac[0..n): worked out
+ * from the last digit on, exactly, so that no digit is too far down to
+ * count (any value above zero is at least 1 ms, "0.0000000001" too). The
+ * carry stays below `unit`, so nothing overflows.
+ */
+static uint64_t fraction_ms(const char *frac, size_t n, uint64_t unit)
+{
+    uint64_t carry = 0;
+    bool inexact = false;
+
+    while (n-- > 0) {
+        uint64_t t = (uint64_t)(frac[n] - '0') * unit + carry;
+        inexact |= t % 10 != 0;
+        carry = t / 10;
+    }
+    return carry + (inexact ? 1 : 0);
+}
+
 int duration_parse(const char *s, uint64_t *ms, const char **why)
 {
-    uint64_t whole = 0, fraction = 0, scale = 1, unit, total;
-    size_t digits = 0;
-    const char *p = s;
+    uint64_t whole = 0, unit, total;
+    size_t digits = 0, frac_digits = 0;
+    const char *p = s, *frac = NULL;
 
     if (!s || !*s) {
         *why = WHY_FORM;
@@ -47,13 +66,9 @@ int duration_parse(const char *s, uint64_t *ms, const char **why)
         whole = whole * 10 + (uint64_t)(*p - '0');
     }
     if (*p == '.') {
-        for (p++; is_digit(*p); p++, digits++) {
-            /* Digits beyond the ninth change nothing a millisecond timer sees. */
-            if (scale < UINT64_C(1000000000)) {
-                fraction = fraction * 10 + (uint64_t)(*p - '0');
-                scale *= 10;
-            }
-        }
+        frac = p + 1;
+        for (p++; is_digit(*p); p++, digits++)
+            frac_digits++;
     }
     unit = unit_ms(p);
     if (digits == 0 || unit == 0) {
@@ -64,8 +79,8 @@ int duration_parse(const char *s, uint64_t *ms, const char **why)
         *why = "too large: at most 10000000 s";
         return -1;
     }
-    /* fraction < 1e9 and unit <= 3.6e6: the product fits in 64 bits. */
-    total = whole * unit + (fraction * unit + scale - 1) / scale;
+    /* whole * unit <= DURATION_MAX_MS, and the fraction adds at most unit. */
+    total = whole * unit + fraction_ms(frac, frac_digits, unit);
     if (total > DURATION_MAX_MS) {
         *why = "too large: at most 10000000 s";
         return -1;

@@ -317,6 +317,11 @@ got = wait_for(b, b"y\n")
 lines = got.split(b"\n")[:-1]
 check("long line split in 3: %r" % [len(l) for l in lines],
       [len(l) for l in lines] == [9 + 4096, 9 + 4096, 9 + 1808])
+a.sendall(b"z" * 4096 + b"\r\nafter\n")  # CR LF right after the limit: still one line
+got = wait_for(b, b"after\n")
+lines = got.split(b"\n")[:-1]
+check("a line at the limit, CR LF ended: %r" % [len(l) for l in lines],
+      [len(l) for l in lines] == [9 + 4096, 9 + 5])
 b.sendall(b"bye")    # an unfinished last line, then b leaves
 b.close()
 got = wait_for(a, b"left\n")
@@ -325,7 +330,9 @@ check("a hears b's last words and its leaving: %r" % got,
 check("a never hears itself", b"<user 1>" not in got)
 sys.exit(0 if ok else 1)
 EOF
-    assertTrue "chat: $(cat "$B/chat.log")" $?
+    # The status first: $(cat ...) in the message would set $? to 0.
+    local rc=$?
+    assertTrue "chat: $(cat "$B/chat.log")" "$rc"
     br_wait_grep '^\* user 2 left$' "$B/out"
     assertTrue "stdout has the leave" $?
     grep -q '^<user 1> hi \\x1b\[2J' "$B/out"

@@ -112,6 +112,17 @@ testUnitsAccepted() {
     done
 }
 
+# A value above zero, however small, is at least 1 ms: taken, not "0".
+testTinyFractionAccepted() {
+    local v rc
+    for v in 0.0000000001 0.00000000000000000000001h; do
+        timeout 10 "$SOCKCAT" connect -i "$v" -q "$v" 127.0.0.1 1 </dev/null >out 2>err
+        rc=$?  # before $(cat ...) in the message sets $? to 0
+        assertNotEquals "-i/-q $v: not a usage error ($(cat err))" 2 "$rc"
+        assertFalse "-i/-q $v: no complaint about the value" "grep -q invalid err"
+    done
+}
+
 # -i one-shot: a silent peer that never closes, a quiet stdin. Timed by the
 # peer too, from its accept to sockcat's FIN: start-up is not in that.
 testIdleOneShot() {
