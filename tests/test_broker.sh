@@ -130,16 +130,16 @@ testRealClients() {
     echo "from socat" >&6
     echo "from sockcat" >&7
     br_wait_grep 'from sockcat' "$B/socat.out"
-    assertTrue "socat hears sockcat: $(cat "$B/socat.out")" $?
+    rc=$?; assertTrue "socat hears sockcat: $(cat "$B/socat.out")" "$rc"
     br_wait_grep 'from socat' "$B/self.out"
-    assertTrue "sockcat hears socat: $(cat "$B/self.out")" $?
+    rc=$?; assertTrue "sockcat hears socat: $(cat "$B/self.out")" "$rc"
     br_wait_grep 'from sockcat' "$B/ncat.out" && br_wait_grep 'from socat' "$B/ncat.out"
     assertTrue "ncat hears both" $?
     assertFalse "socat never hears itself" "grep -q 'from socat' '$B/socat.out'"
     assertFalse "sockcat never hears itself" "grep -q 'from sockcat' '$B/self.out'"
     echo "to all" >&5
     br_wait_grep 'to all' "$B/ncat.out" && br_wait_grep 'to all' "$B/socat.out"
-    assertTrue "stdin reaches every client: ncat [$(cat "$B/ncat.out")] socat [$(cat "$B/socat.out")] err [$(cat "$B/err")]" $?
+    rc=$?; assertTrue "stdin reaches every client: ncat [$(cat "$B/ncat.out")] socat [$(cat "$B/socat.out")] err [$(cat "$B/err")]" "$rc"
 }
 
 testMaxConns() {
@@ -165,7 +165,7 @@ sys.exit(0 if third == b"" and got == b"one\n" else 1)
 EOF
     assertTrue "-m 2: a third client is refused, the two talk" $?
     grep -q 'refused .*over --max-conns 2' "$B/err"
-    assertTrue "the refusal is reported: $(cat "$B/err")" $?
+    rc=$?; assertTrue "the refusal is reported: $(cat "$B/err")" "$rc"
 }
 
 # A client that floods: a slow line from another still gets through at once.
@@ -258,7 +258,7 @@ testSlowClientDisconnect() {
     br_wait_stdout_bytes
     assertTrue "disconnect: stdout got every byte" $?
     br_wait_grep 'disconnected slow client' "$B/err"
-    assertTrue "the stuck client is disconnected: $(cat "$B/err")" $?
+    rc=$?; assertTrue "the stuck client is disconnected: $(cat "$B/err")" "$rc"
     assertEquals "stdout is the sender's bytes" "$(th_sum "$B/data")" "$(th_sum "$B/out")"
 }
 
@@ -375,7 +375,7 @@ br_usage() {
     timeout 5 "$SOCKCAT" "$@" </dev/null >/dev/null 2>"$B/usage.err"
     assertEquals "$* exits 2" 2 $?
     grep -q -- "$want" "$B/usage.err"
-    assertTrue "$*: '$want' in: $(cat "$B/usage.err")" $?
+    rc=$?; assertTrue "$*: '$want' in: $(cat "$B/usage.err")" "$rc"
 }
 
 testConflicts() {

@@ -49,7 +49,7 @@ testListenIPv4LocalhostWithDebianHosts() {
     TC_PORT=$(head -n1 ready)
     timeout 10 python3 "$TC_PEER" connect --port "$TC_PORT" \
         --send sent --save got --timeout 10 2>>peer.err
-    assertEquals "peer: exit status ($(cat peer.err))" 0 $?
+    rc=$?; assertEquals "peer: exit status ($(cat peer.err))" 0 "$rc"
     th_wait_pid "$TC_PID" 10
     assertEquals "exit status ($(cat err))" 0 "$TH_RC"
     assertEquals "listened once on 127.0.0.1" 1 \

@@ -107,7 +107,7 @@ testUnitsAccepted() {
         tc_peer_listen --report rep || { fail "peer"; return; }
         echo hi >in
         timeout 10 "$SOCKCAT" connect -w "$v" -q "$v" -i "$v" 127.0.0.1 "$TC_PEER_PORT" <in >out 2>err
-        assertEquals "-w/-q/-i $v: exit status ($(cat err))" 0 $?
+        rc=$?; assertEquals "-w/-q/-i $v: exit status ($(cat err))" 0 "$rc"
         th_wait_pid "$TC_PEER_PID" 5
     done
 }
@@ -159,7 +159,7 @@ testIdleKeepOpen() {
     assertEquals "the silent client was closed by sockcat, not the hold" 0 "$TH_RC"
     assertTrue "says why: $(cat err)" "grep -q 'idle for 0.3 s' err"
     echo "next" | timeout 5 "$SOCKCAT" connect -q 0.2 127.0.0.1 "$TC_PORT" >/dev/null 2>cerr
-    assertEquals "a newcomer is served ($(cat cerr))" 0 $?
+    rc=$?; assertEquals "a newcomer is served ($(cat cerr))" 0 "$rc"
     tc_wait_size out 5 5
     assertEquals "its bytes reached stdout" "next" "$(cat out)"
     assertTrue "the server goes on" "tc_running $TC_PID"

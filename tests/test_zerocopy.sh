@@ -99,7 +99,7 @@ testUnixSocketBothPaths() {
 testHalfCloseAtStdinEofThenReply() {
     tc_peer_listen --send "$REPLY" --send-after eof --report rep || { fail "peer"; return; }
     timeout "$TH_TIMEOUT" "$SOCKCAT" connect -vv 127.0.0.1 "$TC_PEER_PORT" <"$DATA" >out 2>err
-    assertEquals "exit ($(cat err))" 0 $?
+    rc=$?; assertEquals "exit ($(cat err))" 0 "$rc"
     th_wait_pid "$TC_PEER_PID"
     assertEquals "the peer got stdin, then EOF" "$(tc_expect "$DATA")" "$(tc_report rep)"
     assertEquals "the reply arrived whole" "$(th_sum "$REPLY")" "$(th_sum out)"
