@@ -130,11 +130,17 @@ static void on_client_tls_ready(void *data, struct sc_endpoint *ep, const char *
 /* Handshakes under way are given up when listening stops. */
 static void tls_accept_abort_all(struct sc_session *s)
 {
-    while (s->tls_accepting) {
-        struct sc_tls_accept *h = s->tls_accepting;
-        tls_accept_unlink(h);
-        endpoint_close(h->ep);
+    struct sc_tls_accept *list = s->tls_accepting;
+
+    s->tls_accepting = NULL;
+    while (list) {
+        struct sc_tls_accept *h = list;
+        struct sc_endpoint *ep = h->ep;
+
+        list = h->next;
         free(h);
+        /* Closing a handshake gives it up: on_client_tls_ready is not called. */
+        endpoint_close(ep);
     }
 }
 

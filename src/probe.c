@@ -266,7 +266,7 @@ static int probe_alloc(struct sc_probe *p)
     if (want > p->opts->ports->count)
         want = p->opts->ports->count;
     p->result = calloc(SC_PORT_MAX + 1, sizeof(*p->result));
-    p->slots = calloc(want, sizeof(*p->slots));
+    p->slots = calloc(want ? want : 1, sizeof(*p->slots));  /* a port list is never empty */
     if (!p->result || !p->slots)
         return UV_ENOMEM;
     p->slot_count = want;
