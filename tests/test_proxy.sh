@@ -30,7 +30,8 @@ tearDown() {
 }
 
 need() {
-    command -v "$1" >/dev/null && return 0
+    # Daemons such as danted live in sbin, outside an ordinary user's PATH.
+    PATH=$PATH:/usr/sbin:/sbin command -v "$1" >/dev/null && return 0
     echo "skipped: $1 is not installed (tests/setup-debian.sh installs it)" >&2
     startSkipping
     return 1
@@ -122,7 +123,7 @@ while c.recv(4096): pass
 # --- HTTP CONNECT ----------------------------------------------------------------------
 
 testTinyproxy() {
-    need tinyproxy || return
+    need tinyproxy || return 0
     local port
     port=$(th_free_port)
     tinyproxy_start "$port"
@@ -133,7 +134,7 @@ testTinyproxy() {
 }
 
 testTinyproxyBasicAuth() {
-    need tinyproxy || return
+    need tinyproxy || return 0
     local port
     port=$(th_free_port)
     tinyproxy_start "$port" "BasicAuth alice s3cret"
@@ -214,7 +215,7 @@ c, _ = s.accept(); time.sleep(10)
 # --- SOCKS -----------------------------------------------------------------------------
 
 testMicrosocksSocks5() {
-    need microsocks || return
+    need microsocks || return 0
     local port
     port=$(th_free_port)
     bg microsocks -i 127.0.0.1 -p "$port" </dev/null >/dev/null 2>&1
@@ -227,7 +228,7 @@ testMicrosocksSocks5() {
 }
 
 testMicrosocksSocks5Password() {
-    need microsocks || return
+    need microsocks || return 0
     local port
     port=$(th_free_port)
     bg microsocks -i 127.0.0.1 -p "$port" -u bob -P pw </dev/null >/dev/null 2>&1
@@ -260,7 +261,7 @@ user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 protocol: tcp }
 EOF
-    bg danted -f "$T/danted.conf" </dev/null >/dev/null 2>&1
+    bg "$(PATH=$PATH:/usr/sbin:/sbin command -v danted)" -f "$T/danted.conf" </dev/null >/dev/null 2>&1
     th_wait_listening "$port"
 }
 
@@ -292,7 +293,7 @@ while c.recv(4096): pass
 }
 
 testDanteSocks4() {
-    need danted || return
+    need danted || return 0
     if [ "$(id -u)" -ne 0 ]; then
         echo "skipped: danted here needs root" >&2
         startSkipping
@@ -309,7 +310,7 @@ testDanteSocks4() {
 # --- TLS inside the tunnel -----------------------------------------------------------------
 
 testSslThroughProxy() {
-    need microsocks || return
+    need microsocks || return 0
     local port pin
     port=$(th_free_port)
     bg microsocks -i 127.0.0.1 -p "$port" </dev/null >/dev/null 2>&1
