@@ -11,14 +11,17 @@
 #   openssl       TLS peers    iptables       dropping packets in a namespace
 #   strace        holding a process at one system call (a FIFO race test)
 #   libssl-dev    OpenSSL 3 for --ssl      stunnel4     a TLS peer
-#   tinyproxy     HTTP CONNECT proxy       microsocks   SOCKS5 proxy
+#   tinyproxy, tinyproxy-bin  HTTP CONNECT proxy   microsocks   SOCKS5 proxy
 #   dante-server  SOCKS4 proxy (danted)
+#   valgrind      the valgrind label (.ci/valgrind)
+#   clang, clang-tools, libclang-rt-dev   scan-build (.ci/analyze), libFuzzer (.ci/fuzz)
 set -e
 packages="build-essential cmake pkg-config libuv1-dev shunit2 socat ncat
 netcat-openbsd curl python3 bash-completion zsh fish mandoc tmux procps
 dpkg-dev file man-db bsdextrautils iproute2 util-linux coreutils openssl
 iptables strace
-libssl-dev stunnel4 tinyproxy microsocks dante-server $*"
+libssl-dev stunnel4 tinyproxy tinyproxy-bin microsocks dante-server
+valgrind clang clang-tools libclang-rt-dev $*"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
