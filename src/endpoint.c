@@ -351,3 +351,29 @@ int stream_endpoint_fd(const struct sc_endpoint *ep)
         return -1;
     return fd;
 }
+
+void endpoint_ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
+{
+    (void)ep;
+    chunk_unref(chunk);
+}
+
+void endpoint_ignore_eof(struct sc_endpoint *ep)
+{
+    (void)ep;
+}
+
+void endpoint_ignore_read_error(struct sc_endpoint *ep, int err)
+{
+    (void)ep, (void)err;
+}
+
+void endpoint_ignore_written(struct sc_endpoint *ep, size_t len, int status)
+{
+    (void)ep, (void)len, (void)status;
+}
+
+void endpoint_ignore_ended(struct sc_endpoint *ep, int status)
+{
+    (void)ep, (void)status;
+}

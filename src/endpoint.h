@@ -42,6 +42,14 @@ struct sc_endpoint_events {
     void (*on_closed)(struct sc_endpoint *ep);
 };
 
+/* Handlers for events a direction never uses (stdin is never written, a
+ * program's stdin never read): data read anyway is dropped. */
+void endpoint_ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk);
+void endpoint_ignore_eof(struct sc_endpoint *ep);
+void endpoint_ignore_read_error(struct sc_endpoint *ep, int err);
+void endpoint_ignore_written(struct sc_endpoint *ep, size_t len, int status);
+void endpoint_ignore_ended(struct sc_endpoint *ep, int status);
+
 struct sc_endpoint_ops {
     int (*read_start)(struct sc_endpoint *ep);
     void (*read_stop)(struct sc_endpoint *ep);

@@ -427,36 +427,10 @@ static void child_in_on_ended(struct sc_endpoint *ep, int status)
     pump_on_ended(&xc->child_sink, status);
 }
 
-static void ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
-{
-    (void)ep;
-    chunk_unref(chunk);
-}
-
-static void ignore_eof(struct sc_endpoint *ep)
-{
-    (void)ep;
-}
-
-static void ignore_read_error(struct sc_endpoint *ep, int err)
-{
-    (void)ep, (void)err;
-}
-
-static void ignore_written(struct sc_endpoint *ep, size_t len, int status)
-{
-    (void)ep, (void)len, (void)status;
-}
-
-static void ignore_ended(struct sc_endpoint *ep, int status)
-{
-    (void)ep, (void)status;
-}
-
 static const struct sc_endpoint_events child_in_events = {
-    .on_data = ignore_data,
-    .on_eof = ignore_eof,
-    .on_read_error = ignore_read_error,
+    .on_data = endpoint_ignore_data,
+    .on_eof = endpoint_ignore_eof,
+    .on_read_error = endpoint_ignore_read_error,
     .on_written = child_in_on_written,
     .on_ended = child_in_on_ended,
     .on_closed = any_on_closed,
@@ -466,8 +440,8 @@ static const struct sc_endpoint_events child_out_events = {
     .on_data = child_out_on_data,
     .on_eof = child_out_on_eof,
     .on_read_error = child_out_on_read_error,
-    .on_written = ignore_written,
-    .on_ended = ignore_ended,
+    .on_written = endpoint_ignore_written,
+    .on_ended = endpoint_ignore_ended,
     .on_closed = any_on_closed,
 };
 

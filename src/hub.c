@@ -55,22 +55,12 @@ static void stdio_on_closed(struct sc_endpoint *ep)
 }
 
 /* stdin is never written and stdout never read: those events cannot come. */
-static void ignore_written(struct sc_endpoint *ep, size_t len, int status)
-{
-    (void)ep, (void)len, (void)status;
-}
-
-static void ignore_ended(struct sc_endpoint *ep, int status)
-{
-    (void)ep, (void)status;
-}
-
 static const struct sc_endpoint_events in_events = {
     .on_data = in_on_data,
     .on_eof = in_on_eof,
     .on_read_error = in_on_read_error,
-    .on_written = ignore_written,
-    .on_ended = ignore_ended,
+    .on_written = endpoint_ignore_written,
+    .on_ended = endpoint_ignore_ended,
     .on_closed = stdio_on_closed,
 };
 
@@ -108,26 +98,10 @@ static void out_on_ended(struct sc_endpoint *ep, int status)
     pump_on_ended(&hub->out_sink, status);
 }
 
-static void ignore_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
-{
-    (void)ep;
-    chunk_unref(chunk);
-}
-
-static void ignore_eof(struct sc_endpoint *ep)
-{
-    (void)ep;
-}
-
-static void ignore_read_error(struct sc_endpoint *ep, int err)
-{
-    (void)ep, (void)err;
-}
-
 static const struct sc_endpoint_events out_events = {
-    .on_data = ignore_data,
-    .on_eof = ignore_eof,
-    .on_read_error = ignore_read_error,
+    .on_data = endpoint_ignore_data,
+    .on_eof = endpoint_ignore_eof,
+    .on_read_error = endpoint_ignore_read_error,
     .on_written = out_on_written,
     .on_ended = out_on_ended,
     .on_closed = stdio_on_closed,
