@@ -5,14 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Blocks kept for reuse; beyond this, returned blocks are freed. */
+/* Blocks of each size kept for reuse; beyond this, returned blocks are freed. */
 #define POOL_KEEP 16
 
-/* Reads that fill less than this are copied out of their block. */
-#define TRIM_BELOW (SC_BLOCK_SIZE / 4)
+/* The block sizes reads draw from, each with its own pool. */
+static const size_t block_sizes[] = { SC_SMALL_BLOCK, SC_MID_BLOCK, SC_BLOCK_SIZE };
+#define BLOCK_CLASSES (sizeof(block_sizes) / sizeof(block_sizes[0]))
 
-static struct sc_chunk *pool[POOL_KEEP];
-static size_t pool_count;
+struct pool {
+    struct sc_chunk *kept[POOL_KEEP];
+    size_t count;
+};
+
+static struct pool pools[BLOCK_CLASSES];
 
 /* Memory of the chunks in use (allocated, not back in the pool). */
 static size_t live_bytes;
@@ -25,6 +30,20 @@ static size_t footprint(const struct sc_chunk *c)
 size_t chunk_live_bytes(void)
 {
     return live_bytes;
+}
+
+bool chunk_tight(void)
+{
+    return live_bytes > SC_TIGHT_BYTES;
+}
+
+/* The pool of blocks of exactly `cap` bytes, or NULL for any other size. */
+static struct pool *pool_for(size_t cap)
+{
+    for (size_t i = 0; i < BLOCK_CLASSES; i++)
+        if (block_sizes[i] == cap)
+            return &pools[i];
+    return NULL;
 }
 
 static struct sc_chunk *chunk_alloc(size_t cap)
@@ -45,21 +64,46 @@ struct sc_chunk *chunk_new(size_t cap)
     return chunk_alloc(cap);
 }
 
-struct sc_chunk *chunk_take_block(void)
+/* A block of one of the block sizes, from its pool when one is kept. */
+static struct sc_chunk *take_block_of(size_t cap)
 {
-    if (pool_count > 0) {
-        struct sc_chunk *c = pool[--pool_count];
+    struct pool *pool = pool_for(cap);
+
+    if (pool && pool->count > 0) {
+        struct sc_chunk *c = pool->kept[--pool->count];
         c->refs = 1;
         c->len = 0;
         live_bytes += footprint(c);
         return c;
     }
-    return chunk_alloc(SC_BLOCK_SIZE);
+    return chunk_alloc(cap);
+}
+
+struct sc_chunk *chunk_take_block(void)
+{
+    return take_block_of(SC_BLOCK_SIZE);
+}
+
+struct sc_chunk *chunk_take_read(size_t want)
+{
+    size_t cap = SC_BLOCK_SIZE;
+
+    if (want == 0 || want > SC_BLOCK_SIZE)
+        want = SC_BLOCK_SIZE;
+    if (chunk_tight() && want > SC_SMALL_BLOCK)
+        want = SC_SMALL_BLOCK;
+    for (size_t i = 0; i < BLOCK_CLASSES; i++) {
+        if (block_sizes[i] >= want) {
+            cap = block_sizes[i];
+            break;
+        }
+    }
+    return take_block_of(cap);
 }
 
 struct sc_chunk *chunk_trim(struct sc_chunk *block, size_t len)
 {
-    if (len < TRIM_BELOW && block->cap == SC_BLOCK_SIZE) {
+    if (len < block->cap / 4 && pool_for(block->cap)) {
         struct sc_chunk *small = chunk_alloc(len);
         if (small) {
             memcpy(small->data, block->data, len);
@@ -84,11 +128,14 @@ void chunk_ref(struct sc_chunk *chunk)
 
 void chunk_unref(struct sc_chunk *chunk)
 {
+    struct pool *pool;
+
     if (--chunk->refs > 0)
         return;
     live_bytes -= footprint(chunk);
-    if (chunk->cap == SC_BLOCK_SIZE && pool_count < POOL_KEEP)
-        pool[pool_count++] = chunk;
+    pool = pool_for(chunk->cap);
+    if (pool && pool->count < POOL_KEEP)
+        pool->kept[pool->count++] = chunk;
     else
         free(chunk);
     if (live_bytes == 0)
@@ -97,6 +144,7 @@ void chunk_unref(struct sc_chunk *chunk)
 
 void chunk_pool_drain(void)
 {
-    while (pool_count > 0)
-        free(pool[--pool_count]);
+    for (size_t i = 0; i < BLOCK_CLASSES; i++)
+        while (pools[i].count > 0)
+            free(pools[i].kept[--pools[i].count]);
 }

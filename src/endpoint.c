@@ -19,9 +19,9 @@ static struct sc_stream_endpoint *stream_of(struct sc_endpoint *ep)
 
 static void stream_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
-    struct sc_chunk *block = chunk_take_block();
+    struct sc_stream_endpoint *sep = handle->data;
+    struct sc_chunk *block = chunk_take_read(sep->base.read_size);
 
-    (void)handle;
     (void)suggested;
     /* A zero-length buffer makes libuv report UV_ENOBUFS to the read callback. */
     *buf = block ? uv_buf_init(block->data, (unsigned)block->cap) : uv_buf_init(NULL, 0);

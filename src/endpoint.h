@@ -89,6 +89,8 @@ struct sc_endpoint {
     void *owner;
     size_t queued;            /* bytes accepted by write() not yet written */
     size_t queued_chunks;     /* how many chunks those bytes are in */
+    size_t read_size;         /* most bytes one stream read takes: 0 for a
+                               * full block (chunk_take_read()) */
     uint64_t bytes_read;
     uint64_t bytes_written;   /* taken by the kernel, a partly written chunk included */
     bool reading;

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "diag.h"
 #include "net.h"
 #include "pump.h"
@@ -22,9 +23,16 @@ extern char **environ;
  * Each conversation's own marks. Hundreds of programs may run at once, and
  * the kernel already buffers each direction (a pipe holds 64 KiB, a socket
  * more): a queue of about one read per direction keeps both busy without
- * a megabyte per client waiting in sockcat.
+ * a megabyte per client waiting in sockcat. A read takes no more than the
+ * high mark (a pipe gives no more at a time anyway), so that a read the
+ * other side cannot take at once holds a block of its own size.
+ *
+ * Memory shared by all conversations: once the chunks in use pass
+ * SC_TIGHT_BYTES (chunk_tight()), reads take small blocks and a direction
+ * reads only while nothing of it is queued; each conversation then
+ * holds at most a small block per direction, whatever its clients send.
  */
-#define EXEC_HIGH_WATER (64 * 1024)
+#define EXEC_HIGH_WATER SC_MID_BLOCK
 #define EXEC_LOW_WATER (16 * 1024)
 
 /* The handles a conversation closes before it is freed. */
@@ -285,10 +293,19 @@ static void conv_check_over(struct sc_exec_conv *xc)
         conv_close_all(xc);
 }
 
+/* With memory tight, a direction reads only once every write to its output
+ * has completed, so that it holds one small block at a time (see
+ * EXEC_HIGH_WATER). */
+static bool held_by_memory(const struct sc_endpoint *sink)
+{
+    return chunk_tight() && !sink->closing && sink->queued > 0;
+}
+
 /* Nothing is read before the child runs: its pipes are not open yet. */
 static void update_peer_read(struct sc_exec_conv *xc)
 {
-    bool allowed = xc->spawned && !xc->peer_read_done && !xc->finishing;
+    bool allowed = xc->spawned && !xc->peer_read_done && !xc->finishing &&
+                   !held_by_memory(&xc->child_in.base);
 
     if (pump_source_update(&xc->to_child, xc->peer, allowed) < 0) {
         xc->peer_read_done = true;
@@ -299,7 +316,8 @@ static void update_peer_read(struct sc_exec_conv *xc)
 static void update_child_read(struct sc_exec_conv *xc)
 {
     struct sc_endpoint *out = &xc->child_out.base;
-    bool allowed = xc->spawned && !xc->to_peer_done && !out->closing && !xc->finishing;
+    bool allowed = xc->spawned && !xc->to_peer_done && !out->closing && !xc->finishing &&
+                   !held_by_memory(xc->peer);
     int rc = pump_source_update(&xc->to_peer, out, allowed);
 
     if (rc < 0) {
@@ -333,6 +351,7 @@ static void peer_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 
     pump_push(&xc->to_child, chunk);
     chunk_unref(chunk);
+    update_peer_read(xc);
 }
 
 static void peer_on_eof(struct sc_endpoint *ep)
@@ -355,6 +374,7 @@ static void peer_on_written(struct sc_endpoint *ep, size_t len, int status)
     struct sc_exec_conv *xc = ep->owner;
 
     pump_on_written(&xc->peer_sink, len, status);
+    update_child_read(xc);
 }
 
 static void peer_on_ended(struct sc_endpoint *ep, int status)
@@ -395,6 +415,7 @@ static void child_out_on_data(struct sc_endpoint *ep, struct sc_chunk *chunk)
 
     pump_push(&xc->to_peer, chunk);
     chunk_unref(chunk);
+    update_child_read(xc);
 }
 
 static void child_out_on_eof(struct sc_endpoint *ep)
@@ -418,6 +439,7 @@ static void child_in_on_written(struct sc_endpoint *ep, size_t len, int status)
     struct sc_exec_conv *xc = ep->owner;
 
     pump_on_written(&xc->child_sink, len, status);
+    update_peer_read(xc);
 }
 
 static void child_in_on_ended(struct sc_endpoint *ep, int status)
@@ -605,10 +627,12 @@ static struct sc_exec_conv *conv_new(struct sc_exec_service *svc, struct sc_endp
     xc->handles_open = HANDLES_PER_CONV;
     ep->events = &peer_events;
     ep->owner = xc;
+    ep->read_size = EXEC_HIGH_WATER;
     uv_pipe_init(svc->loop, &xc->child_in.u.pipe, 0);
     uv_pipe_init(svc->loop, &xc->child_out.u.pipe, 0);
     stream_endpoint_setup(&xc->child_in, SC_END_CLOSE, &child_in_events, xc);
     stream_endpoint_setup(&xc->child_out, SC_END_CLOSE, &child_out_events, xc);
+    xc->child_out.base.read_size = EXEC_HIGH_WATER;
     xc->process.data = xc;
 
     pump_init(&xc->to_child, &to_child_events, xc);
