@@ -70,8 +70,10 @@ bool broker_may_read(const struct sc_peer *peer)
 {
     const struct sc_pump *bcast = &peer->hub->to_peers;
 
-    /* Under block, a client above its mark holds every source back. */
-    return !peer->bp.yielded && !(bcast->over > 0 && bcast->slow == SC_SLOW_BLOCK);
+    /* Under block, a client above its mark, or all of them together above
+     * the broker's budget, hold every source back. */
+    return !peer->bp.yielded &&
+           !((bcast->over > 0 || bcast->over_entries) && bcast->slow == SC_SLOW_BLOCK);
 }
 
 /* ---- --chat ---- */
@@ -203,6 +205,10 @@ void broker_init(struct sc_hub *hub, uv_loop_t *loop)
     b->on = true;
     /* Clients talk to each other whether or not stdin has more to say. */
     hub->to_peers.eof_ends_sinks = false;
+    /* N clients send to N-1 each: a client that keeps up holds nothing,
+     * and all the queues together have one budget (pump.h). */
+    hub->to_peers.write_now_first = true;
+    hub->to_peers.entry_budget = BROKER_QUEUED_CHUNKS;
     uv_check_init(loop, &b->check);
     b->check.data = hub;
     uv_check_start(&b->check, broker_on_check);

@@ -10,6 +10,9 @@
  * - Stdin's end does not end the clients: they still talk to each other.
  *   A client's end (it half-closed or left) ends it: what is queued for it
  *   is written, then its connection closes.
+ * - Memory: what a client's output takes at once is written at once, so
+ *   only clients that fall behind queue anything, each up to its mark,
+ *   and all queues together up to BROKER_QUEUED_CHUNKS.
  * - Fair reads: a client is read at most BROKER_TURN_BYTES per turn of the
  *   event loop, then waits for the next turn, so that one that floods takes
  *   no more than its share from the others.
@@ -26,6 +29,13 @@
 #include <uv.h>
 
 #include "chunk.h"
+
+/*
+ * Chunks queued for all clients together (each a write request and its
+ * share of the chunk: about SC_CHUNK_COST bytes) before the senders wait:
+ * 16 MiB. A client that keeps up queues nothing (write_now_first).
+ */
+#define BROKER_QUEUED_CHUNKS (64 * 1024)
 
 /* Bytes one client may have read in one turn of the event loop. */
 #define BROKER_TURN_BYTES SC_BLOCK_SIZE

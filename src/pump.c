@@ -1,6 +1,7 @@
 #include "pump.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "chunk.h"
 
@@ -21,7 +22,7 @@ void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *
 
 bool pump_flowing(const struct sc_pump *pump)
 {
-    bool held_back = pump->over > 0 && pump->slow == SC_SLOW_BLOCK;
+    bool held_back = (pump->over > 0 || pump->over_entries) && pump->slow == SC_SLOW_BLOCK;
 
     assert(pump->over <= pump->taking && pump->taking <= pump->sink_count);
     return !held_back && (pump->taking > 0 || !pump->wait_for_sink);
@@ -77,7 +78,25 @@ static void sink_count_out(struct sc_pump_sink *sink)
 /* Over the memory budget a policy that does not wait has to act (SC_SLOW_SINK_BUDGET). */
 static bool pump_over_budget(const struct sc_pump *pump)
 {
-    return pump->slow != SC_SLOW_BLOCK && chunk_live_bytes() > SC_SLOW_SINK_BUDGET;
+    return pump->slow != SC_SLOW_BLOCK &&
+           (chunk_live_bytes() > SC_SLOW_SINK_BUDGET || pump->over_entries);
+}
+
+/* Brings pump->entries up to the chunks the sink's endpoint queues now
+ * (entry_budget); the caller tells the owner if the flow changed. */
+static void sink_count_entries(struct sc_pump_sink *sink)
+{
+    struct sc_pump *pump = sink->pump;
+    size_t now = sink->ep->queued_chunks;
+
+    if (pump->entry_budget == 0)
+        return;
+    pump->entries = pump->entries - sink->entries + now;
+    sink->entries = now;
+    if (pump->entries > pump->entry_budget)
+        pump->over_entries = true;
+    else if (pump->entries <= pump->entry_budget / 2)
+        pump->over_entries = false;
 }
 
 /*
@@ -165,6 +184,40 @@ void pump_push_except(struct sc_pump *pump, struct sc_chunk *chunk,
     pump_push_to(pump, chunk, NULL, except);
 }
 
+/*
+ * write_now_first: what the output takes at once goes out now, the rest is
+ * queued in a chunk of its own size. 0 or a libuv error.
+ */
+static int sink_write_now_first(struct sc_pump_sink *sink, struct sc_chunk *chunk)
+{
+    int n = endpoint_write_now(sink->ep, chunk);
+    struct sc_chunk *rest;
+
+    if (n <= 0)
+        return n < 0 ? n : endpoint_write(sink->ep, chunk);
+    sink_count_out(sink);
+    if ((size_t)n == chunk->len)
+        return 0;
+    rest = chunk_new(chunk->len - (size_t)n);
+    if (!rest)
+        return UV_ENOMEM;
+    memcpy(rest->data, chunk->data + n, chunk->len - (size_t)n);
+    rest->len = chunk->len - (size_t)n;
+    int rc = endpoint_write(sink->ep, rest);
+    chunk_unref(rest);
+    return rc;
+}
+
+static int sink_write(struct sc_pump *pump, struct sc_pump_sink *sink, struct sc_chunk *chunk,
+                      bool over_budget)
+{
+    if (over_budget && pump->slow == SC_SLOW_DROP)
+        return sink_write_unqueued(sink, chunk);
+    if (pump->write_now_first)
+        return sink_write_now_first(sink, chunk);
+    return endpoint_write(sink->ep, chunk);
+}
+
 static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *given,
                              const struct sc_pump_sink *except)
 {
@@ -178,12 +231,12 @@ static void pump_write_sinks(struct sc_pump *pump, struct sc_chunk *given,
         if (sink == except || !sink->taking || sink->ep->closing ||
             pump_skip_slow(pump, sink, chunk->len, over_budget))
             continue;
-        int rc = over_budget && pump->slow == SC_SLOW_DROP ? sink_write_unqueued(sink, chunk)
-                                                            : endpoint_write(sink->ep, chunk);
+        int rc = sink_write(pump, sink, chunk, over_budget);
         if (rc < 0) {
             sink_fail(sink, rc, false);
             continue;
         }
+        sink_count_entries(sink);
         if (endpoint_backlog(sink->ep) > high_mark(pump))
             sink_set_over(sink, true);
     }
@@ -221,6 +274,14 @@ void pump_remove_sink(struct sc_pump_sink *sink)
 
     sink_count_out(sink);  /* a close may have cut a chunk short */
     pump_sink_stop(sink);
+    if (pump->entry_budget) {
+        bool was_flowing = pump_flowing(pump);
+        pump->entries -= sink->entries;
+        sink->entries = 0;
+        if (pump->entries <= pump->entry_budget / 2)
+            pump->over_entries = false;
+        pump_notify_flow(pump, was_flowing);
+    }
     if (sink->prev)
         sink->prev->next = sink->next;
     else
@@ -274,6 +335,11 @@ void pump_on_written(struct sc_pump_sink *sink, size_t len, int status)
         return;
     (void)len;  /* counted from the endpoint's bytes_written instead */
     sink_count_out(sink);
+    if (pump->entry_budget) {
+        bool was_flowing = pump_flowing(pump);
+        sink_count_entries(sink);
+        pump_notify_flow(pump, was_flowing);
+    }
     if (status < 0) {
         sink_fail(sink, status, true);
         return;

@@ -79,6 +79,7 @@ struct sc_pump_sink {
     bool done;              /* ended, drained under no_end, or failed */
     uint64_t dropped;       /* bytes it missed under the drop policy */
     uint64_t counted;       /* of ep->bytes_written, what count_out has */
+    size_t entries;         /* of ep->queued_chunks, what pump->entries has */
 };
 
 struct sc_pump_events {
@@ -109,6 +110,20 @@ struct sc_pump {
     uint64_t *count_out;        /* bytes the sinks' endpoints wrote, or NULL */
     size_t high_water;          /* a sink's marks; 0: SC_HIGH_WATER and */
     size_t low_water;           /* SC_LOW_WATER */
+    /*
+     * Many sources and many sinks (the broker): a chunk goes to a sink with
+     * nothing queued straight to its output as far as the output takes it,
+     * and only the rest is queued (copied when the output took part), so
+     * that sinks that keep up hold no write request and no chunk. Each
+     * queued chunk of each sink costs memory of its own, so the pump also
+     * has a budget for all its sinks' queued chunks together: past it, the
+     * sources wait under block, and sinks that are behind count as slow
+     * under drop and disconnect (SC_SLOW_SINK_BUDGET).
+     */
+    bool write_now_first;
+    size_t entries;             /* chunks queued in all its sinks together */
+    size_t entry_budget;        /* 0: none; else the most `entries` before */
+    bool over_entries;          /* the sources wait, until half of it */
     /* The transform step, or NULL: returns the chunk to pass on (itself,
      * or a new one with one reference); `origin` names the source. */
     struct sc_chunk *(*transform)(void *ctx, struct sc_chunk *chunk, const char *origin);
