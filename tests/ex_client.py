@@ -2,15 +2,18 @@
 """Many clients at once against an echoing server (sockcat listen -k -e cat).
 
     ex_client.py [--clients N] [--bytes B] [--unix PATH] [--timeout S]
-                 [--read-exact] HOST PORT
+                 [--read-exact] [--window W] HOST PORT
 
 Every client connects, sends B bytes of its own data (a 16-byte header
 naming it, then random bytes shared by all) while it reads, half-closes,
 reads to EOF and compares the sha256 of what came back with what it sent.
 --read-exact: it never half-closes, and stops reading after B bytes and
 closes instead of waiting for EOF (for a server that ends the whole
-conversation on a client's half-close, as ncat --exec does). Prints one
-line:
+conversation on a client's half-close, as ncat --exec does).
+--window W: a client sends no more than W bytes ahead of what has come
+back (for a server whose relay blocks on a full pipe while the program
+waits to write, as ncat --exec does: it stops with both pipes full).
+Prints one line:
 
     clients=N ok=N failed=N seconds=F clients_per_second=F
 
@@ -28,6 +31,9 @@ BODY = b""
 
 
 async def one(args, ident):
+    received = [0]
+    came_back = asyncio.Event()
+
     header = (b"client %08d\n" % ident)[:args.bytes]
     body = memoryview(BODY)[:args.bytes - len(header)]
     sha = hashlib.sha256(header)
@@ -38,10 +44,17 @@ async def one(args, ident):
     else:
         reader, writer = await asyncio.open_connection(args.host, args.port)
 
+    async def wait_window(upto):
+        while args.window and upto - received[0] > args.window:
+            came_back.clear()
+            await came_back.wait()
+
     async def send():
         writer.write(header)
-        for off in range(0, len(body), 65536):
-            writer.write(body[off:off + 65536])
+        step = min(65536, args.window) if args.window else 65536
+        for off in range(0, len(body), step):
+            await wait_window(len(header) + off + len(body[off:off + step]))
+            writer.write(body[off:off + step])
             await writer.drain()
         if not args.read_exact:
             writer.write_eof()
@@ -55,6 +68,8 @@ async def one(args, ident):
             break
         left -= len(block)
         got.update(block)
+        received[0] += len(block)
+        came_back.set()
     await sender
     writer.close()
     return got.hexdigest() == want
@@ -67,6 +82,7 @@ async def main():
     p.add_argument("--unix")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--read-exact", action="store_true")
+    p.add_argument("--window", type=int, default=0)
     p.add_argument("host", nargs="?", default="127.0.0.1")
     p.add_argument("port", nargs="?", type=int, default=0)
     args = p.parse_args()
