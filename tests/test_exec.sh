@@ -177,6 +177,24 @@ testKeepOpenOneChildPerClient() {
     assertEquals "stopped on SIGTERM" 143 "$TH_RC"
 }
 
+# Many programs busy at once, each client sending 1 MiB while it reads its
+# echo: sockcat holds what each conversation queues, within its marks, not a
+# full read block per direction (about 50 MiB at 100 clients when it did).
+testKeepOpenManyBusyMemory() {
+    local n=100 rss
+    th_sanitized && n=20
+    ex_listen -k -e cat
+    timeout 120 python3 "$HERE/ex_client.py" --clients "$n" --bytes 1048576 --read-exact \
+        --timeout 110 127.0.0.1 "$TH_PORT" >"$U/res"
+    assertEquals "every client got its own bytes: $(cat "$U/res")" 0 $?
+    rss=$(th_peak_rss_kib "$(pgrep -P "$TH_PID" | head -n1)")
+    wait_no_children
+    assertEquals "every child reaped" 0 "$(ex_children)"
+    if ! th_sanitized; then
+        assertTrue "peak RSS ${rss} KiB with $n busy programs" "[ '${rss:-0}' -lt 30000 ]"
+    fi
+}
+
 testKeepOpenDistinctChildren() {
     ex_listen -k -c 'echo $$; cat >/dev/null'
     for i in 1 2 3 4; do
