@@ -28,9 +28,11 @@ extern char **environ;
  * other side cannot take at once holds a block of its own size.
  *
  * Memory shared by all conversations: once the chunks in use pass
- * SC_TIGHT_BYTES (chunk_tight()), reads take small blocks and a direction
- * reads only while nothing of it is queued; each conversation then
- * holds at most a small block per direction, whatever its clients send.
+ * SC_TIGHT_BYTES (chunk_tight()), reads take small blocks, what an output
+ * takes at once is written at once (the block is free again before the
+ * next read, pump.h), and a direction reads only while nothing of it is
+ * queued; each conversation then holds at most a small block per
+ * direction, whatever its clients send.
  */
 #define EXEC_HIGH_WATER SC_MID_BLOCK
 #define EXEC_LOW_WATER (16 * 1024)
@@ -642,6 +644,7 @@ static struct sc_exec_conv *conv_new(struct sc_exec_service *svc, struct sc_endp
     xc->to_child.count_in = &svc->counters->received;
     xc->to_child.high_water = EXEC_HIGH_WATER;
     xc->to_child.low_water = EXEC_LOW_WATER;
+    xc->to_child.write_now_when_tight = true;
     pump_add_sink(&xc->to_child, &xc->child_sink, &xc->child_in.base, xc, false);
 
     pump_init(&xc->to_peer, &to_peer_events, xc);
@@ -650,6 +653,7 @@ static struct sc_exec_conv *conv_new(struct sc_exec_service *svc, struct sc_endp
     xc->to_peer.count_out = &svc->counters->sent;
     xc->to_peer.high_water = EXEC_HIGH_WATER;
     xc->to_peer.low_water = EXEC_LOW_WATER;
+    xc->to_peer.write_now_when_tight = true;
     pump_add_sink(&xc->to_peer, &xc->peer_sink, ep, xc, svc->opts->no_shutdown);
 
     xc->next = svc->convs;

@@ -213,7 +213,7 @@ static int sink_write(struct sc_pump *pump, struct sc_pump_sink *sink, struct sc
 {
     if (over_budget && pump->slow == SC_SLOW_DROP)
         return sink_write_unqueued(sink, chunk);
-    if (pump->write_now_first)
+    if (pump->write_now_first || (pump->write_now_when_tight && chunk_tight()))
         return sink_write_now_first(sink, chunk);
     return endpoint_write(sink->ep, chunk);
 }

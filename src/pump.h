@@ -121,6 +121,7 @@ struct sc_pump {
      * under drop and disconnect (SC_SLOW_SINK_BUDGET).
      */
     bool write_now_first;
+    bool write_now_when_tight;  /* the same while chunk_tight() (chunk.h) */
     size_t entries;             /* chunks queued in all its sinks together */
     size_t entry_budget;        /* 0: none; else the most `entries` before */
     bool over_entries;          /* the sources wait, until half of it */
