@@ -77,7 +77,9 @@ static unsigned max_pending; /* 0: no limit */
 static unsigned next_conn, npending;
 static struct sockaddr_storage addr;
 static int echo_check;
+static int receive_only; /* -R: send nothing, take BYTES from the server */
 static int verbose;
+static uint64_t total_received;
 
 static unsigned nsettled, nconnected, nok, nfailed;
 static int timed_out;
@@ -285,6 +287,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->done)
         return;
     if (nread > 0) {
+        total_received += (uint64_t)nread;
+        if (receive_only) {
+            c->recvd += (uint64_t)nread;
+            if (c->recvd >= nbytes)
+                c->recvd == nbytes ? conn_ok(c) : conn_fail(c, "more than expected", UV_EPROTO);
+            return;
+        }
         if (echo_check) {
             if (c->recvd + (uint64_t)nread > nbytes ||
                 !pattern_equal(c->id, c->recvd, buf->base, (size_t)nread)) {
@@ -294,6 +303,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             }
         }
         c->recvd += (uint64_t)nread;
+    } else if (nread == UV_EOF && receive_only) {
+        conn_fail(c, "EOF before all bytes", UV_EOF);
     } else if (nread == UV_EOF) {
         c->eof = 1;
         conn_maybe_finish(c);
@@ -379,7 +390,7 @@ static void start_sending(void)
     unsigned i;
     for (i = 0; i < nconns; i++) {
         conn_t *c = &conns[i];
-        if (c->done || !c->connected)
+        if (c->done || !c->connected || receive_only)
             continue;
         if (nbytes == 0)
             conn_shutdown(c);
@@ -397,6 +408,12 @@ static void on_hold_over(uv_timer_t *t)
 static void all_settled(void)
 {
     t_connected = uv_hrtime();
+    if (receive_only) {
+        /* Tell a waiting script that the receivers are all in place. */
+        fprintf(stderr, "loadclient: %u of %u connected, receiving\n", nconnected, nconns);
+        fflush(stderr);
+        return;
+    }
     if (hold_seconds <= 0) {
         start_sending();
         return;
@@ -487,7 +504,7 @@ static void on_deadline(uv_timer_t *t)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-H SECONDS] [-r] [-v] HOST PORT\n"
+            "usage: loadclient [-c CONNS] [-b BYTES] [-t SECONDS] [-p PENDING] [-H SECONDS] [-r | -R] [-v] HOST PORT\n"
             "       loadclient -P [-c CONNS] [-b BYTES]\n"
             "  -c CONNS    concurrent connections, all kept open (default 100, max %u)\n"
             "  -b BYTES    bytes each connection sends, suffix K, M or G allowed (default 100)\n"
@@ -495,6 +512,7 @@ static void usage(FILE *f)
             "  -p PENDING  at most PENDING connects in progress at once (default 0: all at once)\n"
             "  -H SECONDS  once all are connected, say so on stderr and stay idle this long\n"
             "  -r          expect the server to echo: verify each client gets its own bytes back\n"
+            "  -R          receive only: send nothing; a client is done when BYTES have arrived\n"
             "  -v          one stderr line per failed connection\n"
             "  -P          print the bytes all connections would send, then exit\n",
             MAX_CONNS);
@@ -593,7 +611,7 @@ int main(int argc, char **argv)
     double conn_s, rate;
     uint64_t v;
 
-    while ((opt = getopt(argc, argv, "c:b:t:p:H:rvPh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:b:t:p:H:rRvPh")) != -1) {
         switch (opt) {
         case 'c':
             if (parse_size(optarg, &v) != 0 || v < 1 || v > MAX_CONNS) {
@@ -634,6 +652,7 @@ int main(int argc, char **argv)
             }
             break;
         case 'r': echo_check = 1; break;
+        case 'R': receive_only = 1; break;
         case 'v': verbose = 1; break;
         case 'P': print_only = 1; break;
         case 'h': usage(stdout); return 0;
@@ -686,8 +705,8 @@ int main(int argc, char **argv)
     conn_s = secs(t_start, t_connected);
     rate = conn_s > 0 ? nconnected / conn_s : 0.0;
     printf("connections=%u ok=%u failed=%u connect_seconds=%.3f total_seconds=%.3f "
-           "connect_rate=%.1f/s\n",
-           nconns, nok, nfailed, conn_s, secs(t_start, t_end), rate);
+           "connect_rate=%.1f/s received=%" PRIu64 "\n",
+           nconns, nok, nfailed, conn_s, secs(t_start, t_end), rate, total_received);
     fflush(stdout);
 
     if (uv_loop_close(loop) != 0)
