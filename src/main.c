@@ -20,6 +20,7 @@
 #include "net.h"
 #include "stats.h"
 #include "stdio.h"
+#include "trim.h"
 
 struct sc_app {
     struct sc_session session;
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
     int status;
 
     memset(&app, 0, sizeof(app));
+    trim_watch_libuv();
     status = cli_parse(argc, argv, &app.session.opts);
     if (status != CLI_RUN) {
         cli_free(&app.session.opts);
@@ -251,6 +253,7 @@ int main(int argc, char **argv)
     status = app_run(&app);
     sc_diag_finish();
     chunk_pool_drain();
+    trim_finish();
     cli_free(&app.session.opts);
     /* libuv joins its thread pool at exit: do not wait for a stuck look-up. */
     if (net_lookups_stuck())
