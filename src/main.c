@@ -6,6 +6,7 @@
  * loop runs until the conversation ends -> stdio restored -> exit status.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,12 +42,23 @@ static void app_on_signal(uv_signal_t *handle, int signum)
 
 static void app_close_signals(struct sc_app *app)
 {
+    sigset_t usr1, before;
+
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
+    /*
+     * Closing the last SIGUSR1 watcher puts the default action back, which
+     * ends the process; SIGUSR1 stays blocked until it is ignored instead
+     * (which also drops one that came in between). No other thread takes
+     * it: the thread pool started with every signal blocked.
+     */
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &before);
     uv_close((uv_handle_t *)&app->sigusr1, NULL);
-    /* Closing put SIGUSR1 back to its default, which ends the process. */
     signal(SIGUSR1, SIG_IGN);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
 }
 
 static void app_on_stopping(struct sc_conv *conv)
@@ -179,13 +191,43 @@ static int app_prepare(struct sc_app *app)
     return 0;
 }
 
+static void pool_nothing(uv_work_t *req)
+{
+    (void)req;
+}
+
+static void pool_nothing_done(uv_work_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/*
+ * libuv's thread pool (look-ups, file writes) starts on its first request,
+ * and its threads keep the signal mask of the thread that made it: made
+ * here with every signal blocked, they never take a signal meant for the
+ * loop (see app_close_signals).
+ */
+static void start_pool_without_signals(uv_loop_t *loop)
+{
+    static uv_work_t req;
+    sigset_t all, before;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    uv_queue_work(loop, &req, pool_nothing, pool_nothing_done);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
+}
+
 static int app_run(struct sc_app *app)
 {
     struct sc_session *s = &app->session;
     int rc;
 
     uv_loop_init(&s->loop);
+    start_pool_without_signals(&s->loop);
     if (app_prepare(app) < 0) {
+        uv_run(&s->loop, UV_RUN_DEFAULT);  /* the pool's first request */
         uv_loop_close(&s->loop);
         return SC_EXIT_RUNTIME;
     }
