@@ -70,10 +70,7 @@ bool broker_may_read(const struct sc_peer *peer)
 {
     const struct sc_pump *bcast = &peer->hub->to_peers;
 
-    /* Under block, a client above its mark, or all of them together above
-     * the broker's budget, hold every source back. */
-    return !peer->bp.yielded &&
-           !((bcast->over > 0 || bcast->over_entries) && bcast->slow == SC_SLOW_BLOCK);
+    return !peer->bp.yielded && !pump_held_back(bcast);
 }
 
 /* ---- --chat ---- */

@@ -79,6 +79,17 @@ static struct sc_chunk *take_block_of(size_t cap)
     return chunk_alloc(cap);
 }
 
+struct sc_chunk *chunk_copy(const void *bytes, size_t len)
+{
+    struct sc_chunk *c = chunk_alloc(len);
+
+    if (c) {
+        memcpy(c->data, bytes, len);
+        c->len = len;
+    }
+    return c;
+}
+
 struct sc_chunk *chunk_take_block(void)
 {
     return take_block_of(SC_BLOCK_SIZE);
@@ -104,10 +115,8 @@ struct sc_chunk *chunk_take_read(size_t want)
 struct sc_chunk *chunk_trim(struct sc_chunk *block, size_t len)
 {
     if (len < block->cap / 4 && pool_for(block->cap)) {
-        struct sc_chunk *small = chunk_alloc(len);
+        struct sc_chunk *small = chunk_copy(block->data, len);
         if (small) {
-            memcpy(small->data, block->data, len);
-            small->len = len;
             chunk_unref(block);
             return small;
         }

@@ -52,6 +52,9 @@ bool chunk_tight(void);
 /* A chunk of `cap` bytes outside the pool (len 0, one reference); NULL if out of memory. */
 struct sc_chunk *chunk_new(size_t cap);
 
+/* A chunk outside the pool holding a copy of `len` bytes; NULL if out of memory. */
+struct sc_chunk *chunk_copy(const void *bytes, size_t len);
+
 /* Turns a filled block into the chunk to pass on: a read that fills less
  * than a quarter of its block is copied into a chunk of its own size, and
  * the block goes back to the pool. */

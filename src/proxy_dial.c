@@ -220,20 +220,6 @@ static const struct sc_endpoint_events prefix_inner_events = {
     .on_closed = inner_closed,
 };
 
-/* A chunk holding a copy of `len` bytes (at most a block); NULL when out of memory. */
-static struct sc_chunk *copy_chunk(const void *bytes, size_t len)
-{
-    struct sc_chunk *chunk = chunk_take_block();
-
-    if (!chunk || len > chunk->cap) {
-        if (chunk)
-            chunk_unref(chunk);
-        return NULL;
-    }
-    memcpy(chunk->data, bytes, len);
-    return chunk_trim(chunk, len);
-}
-
 /*
  * `inner` with bytes to be read first: `len` of `bytes`, then `more_len`
  * of `more`. NULL when out of memory.
@@ -245,9 +231,9 @@ static struct sc_endpoint *prefix_endpoint_new(uv_loop_t *loop, struct sc_endpoi
     struct prefix_endpoint *p = calloc(1, sizeof(*p));
 
     if (p && len)
-        p->prefix[0] = copy_chunk(bytes, len);
+        p->prefix[0] = chunk_copy(bytes, len);
     if (p && more_len)
-        p->prefix[1] = copy_chunk(more, more_len);
+        p->prefix[1] = chunk_copy(more, more_len);
     if (!p || (len && !p->prefix[0]) || (more_len && !p->prefix[1])) {
         if (p && p->prefix[0])
             chunk_unref(p->prefix[0]);
@@ -356,13 +342,11 @@ static void send_bytes(struct sc_proxy_dial *p, const void *bytes, int len)
         failed(p, 0, "request too long for the protocol (a name or credentials)");
         return;
     }
-    chunk = chunk_take_block();
+    chunk = chunk_copy(bytes, (size_t)len);
     if (!chunk) {
         failed(p, UV_ENOMEM, "%s", "");
         return;
     }
-    memcpy(chunk->data, bytes, (size_t)len);
-    chunk = chunk_trim(chunk, (size_t)len);
     rc = endpoint_write(p->ep, chunk);
     chunk_unref(chunk);
     if (rc == 0)

@@ -1,7 +1,6 @@
 #include "pump.h"
 
 #include <assert.h>
-#include <string.h>
 
 #include "chunk.h"
 
@@ -20,12 +19,15 @@ void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *
     *pump = (struct sc_pump){ .events = events, .owner = owner, .slow = SC_SLOW_BLOCK };
 }
 
+bool pump_held_back(const struct sc_pump *pump)
+{
+    return (pump->over > 0 || pump->over_entries) && pump->slow == SC_SLOW_BLOCK;
+}
+
 bool pump_flowing(const struct sc_pump *pump)
 {
-    bool held_back = (pump->over > 0 || pump->over_entries) && pump->slow == SC_SLOW_BLOCK;
-
     assert(pump->over <= pump->taking && pump->taking <= pump->sink_count);
-    return !held_back && (pump->taking > 0 || !pump->wait_for_sink);
+    return !pump_held_back(pump) && (pump->taking > 0 || !pump->wait_for_sink);
 }
 
 /* Tells the owner when the sources should start or stop reading. */
@@ -198,11 +200,9 @@ static int sink_write_now_first(struct sc_pump_sink *sink, struct sc_chunk *chun
     sink_count_out(sink);
     if ((size_t)n == chunk->len)
         return 0;
-    rest = chunk_new(chunk->len - (size_t)n);
+    rest = chunk_copy(chunk->data + n, chunk->len - (size_t)n);
     if (!rest)
         return UV_ENOMEM;
-    memcpy(rest->data, chunk->data + n, chunk->len - (size_t)n);
-    rest->len = chunk->len - (size_t)n;
     int rc = endpoint_write(sink->ep, rest);
     chunk_unref(rest);
     return rc;

@@ -136,6 +136,10 @@ void pump_init(struct sc_pump *pump, const struct sc_pump_events *events, void *
 /* True when the sources may read: see wait_for_sink and the slow policy. */
 bool pump_flowing(const struct sc_pump *pump);
 
+/* Under --slow-client block, a sink above its mark (or all of them above the
+ * pump's entry_budget) holds every source back. */
+bool pump_held_back(const struct sc_pump *pump);
+
 /*
  * pump_source_update()
  * Starts or stops reading `source` as the pump's flow and the owner's own
