@@ -41,8 +41,8 @@ static void broker_on_check(uv_check_t *check)
         return;
     b->yielded = 0;
     for (struct sc_peer *peer = hub->peers; peer; peer = peer->next) {
-        if (peer->bp.yielded) {
-            peer->bp.yielded = false;
+        if (peer->bp->yielded) {
+            peer->bp->yielded = false;
             hub_update_peer_read(peer);
         }
     }
@@ -52,7 +52,7 @@ static void broker_on_check(uv_check_t *check)
 static void broker_take_turn(struct sc_peer *peer, size_t len)
 {
     struct sc_broker *b = &peer->hub->broker;
-    struct sc_broker_peer *bp = &peer->bp;
+    struct sc_broker_peer *bp = peer->bp;
 
     if (bp->turn != b->turn) {
         bp->turn = b->turn;
@@ -70,7 +70,7 @@ bool broker_may_read(const struct sc_peer *peer)
 {
     const struct sc_pump *bcast = &peer->hub->to_peers;
 
-    return !peer->bp.yielded && !pump_held_back(bcast);
+    return !peer->bp->yielded && !pump_held_back(bcast);
 }
 
 /* ---- --chat ---- */
@@ -113,14 +113,14 @@ static void chat_out_line(void *ctx, const char *line, size_t len)
 static void chat_out_init(struct chat_out *o, struct sc_peer *from)
 {
     *o = (struct chat_out){ .hub = from->hub, .from = from };
-    snprintf(o->prefix, sizeof(o->prefix), "<user %" PRIu64 "> ", from->bp.user);
+    snprintf(o->prefix, sizeof(o->prefix), "<user %" PRIu64 "> ", from->bp->user);
 }
 
 /* A line from sockcat itself, for every client but `from`, and stdout. */
 static void chat_announce(struct sc_peer *from, const char *what)
 {
     char text[96];
-    int len = snprintf(text, sizeof(text), "* user %" PRIu64 " %s\n", from->bp.user, what);
+    int len = snprintf(text, sizeof(text), "* user %" PRIu64 " %s\n", from->bp->user, what);
     struct sc_chunk *block = chunk_take_block();
 
     if (!block || len < 0)
@@ -137,10 +137,10 @@ void broker_on_data(struct sc_peer *peer, struct sc_chunk *chunk)
 {
     size_t len = chunk->len;
 
-    if (peer->bp.chat) {
+    if (peer->bp->chat) {
         struct chat_out o;
         chat_out_init(&o, peer);
-        chat_feed(peer->bp.chat, chunk->data, chunk->len, chat_out_line, &o);
+        chat_feed(peer->bp->chat, chunk->data, chunk->len, chat_out_line, &o);
         chat_out_flush(&o);
     } else {
         broker_pass(peer->hub, peer, chunk);
@@ -153,17 +153,17 @@ void broker_peer_joined(struct sc_peer *peer)
 {
     struct sc_hub *hub = peer->hub;
 
-    peer->bp.user = hub->counters->connections;
+    peer->bp->user = hub->counters->connections;
     if (!hub->opts->chat)
         return;
-    peer->bp.chat = malloc(sizeof(*peer->bp.chat));
-    if (!peer->bp.chat) {
+    peer->bp->chat = malloc(sizeof(*peer->bp->chat));
+    if (!peer->bp->chat) {
         sc_verbose(1, "out of memory: closing %s", peer->name);
         peer->read_done = peer->write_done = true;
         return;
     }
-    chat_framer_init(peer->bp.chat);
-    sc_verbose(1, "%s is user %" PRIu64, peer->name, peer->bp.user);
+    chat_framer_init(peer->bp->chat);
+    sc_verbose(1, "%s is user %" PRIu64, peer->name, peer->bp->user);
     chat_announce(peer, "joined");
 }
 
@@ -172,10 +172,10 @@ static void chat_flush_peer(struct sc_peer *peer)
 {
     struct chat_out o;
 
-    if (!peer->bp.chat || !broker_running(peer->hub))
+    if (!peer->bp->chat || !broker_running(peer->hub))
         return;
     chat_out_init(&o, peer);
-    chat_flush(peer->bp.chat, chat_out_line, &o);
+    chat_flush(peer->bp->chat, chat_out_line, &o);
     chat_out_flush(&o);
 }
 
@@ -186,13 +186,13 @@ void broker_peer_eof(struct sc_peer *peer)
 
 void broker_peer_left(struct sc_peer *peer)
 {
-    if (!peer->bp.chat)
+    if (!peer->bp->chat)
         return;
     chat_flush_peer(peer);
     if (broker_running(peer->hub))
         chat_announce(peer, "left");
-    free(peer->bp.chat);
-    peer->bp.chat = NULL;
+    free(peer->bp->chat);
+    peer->bp->chat = NULL;
 }
 
 void broker_init(struct sc_hub *hub, uv_loop_t *loop)

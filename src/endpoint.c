@@ -125,8 +125,28 @@ static void stream_on_shutdown(uv_shutdown_t *req, int status)
 {
     struct sc_stream_endpoint *sep = req->data;
 
+    free(req);
     sep->base.ended = true;
     sep->base.events->on_ended(&sep->base, status);
+}
+
+/*
+ * The shutdown request is taken only now, not kept in every endpoint: an
+ * idle client of `listen -k` costs that much less. libuv calls back even
+ * when the handle closes first (UV_ECANCELED), and the callback frees it.
+ */
+static int stream_shutdown(struct sc_stream_endpoint *sep)
+{
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    int rc;
+
+    if (!req)
+        return UV_ENOMEM;
+    req->data = sep;
+    rc = uv_shutdown(req, &sep->u.stream, stream_on_shutdown);
+    if (rc < 0)
+        free(req);
+    return rc;
 }
 
 /* Ends the output now that nothing is queued. */
@@ -137,8 +157,7 @@ static void stream_finish_end(struct sc_stream_endpoint *sep)
 
     switch (sep->end_style) {
     case SC_END_SHUTDOWN:
-        sep->shutdown_req.data = sep;
-        rc = uv_shutdown(&sep->shutdown_req, &sep->u.stream, stream_on_shutdown);
+        rc = stream_shutdown(sep);
         if (rc < 0) {
             ep->ended = true;
             ep->events->on_ended(ep, rc);

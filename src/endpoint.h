@@ -178,12 +178,11 @@ struct sc_stream_endpoint {
         uv_pipe_t pipe;
         uv_tty_t tty;
     } u;
-    uv_shutdown_t shutdown_req;
-    enum sc_end_style end_style;
-    bool close_ends;   /* the handle is closing because the output ended */
     void (*before_close)(struct sc_stream_endpoint *sep);
-    int hygiene_slot;  /* stdio bookkeeping, -1 when unused */
     size_t written_at_close;  /* written, not yet in bytes_written, when close() came */
+    enum sc_end_style end_style;
+    int hygiene_slot;  /* stdio bookkeeping, -1 when unused */
+    bool close_ends;   /* the handle is closing because the output ended */
 };
 
 /* Makes an endpoint of an initialised stream handle in `sep->u`. */

@@ -351,16 +351,34 @@ static const struct sc_pump_events to_peers_events = {
     .on_sink_slow = peer_sink_on_slow,
 };
 
-void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
+/*
+ * A peer and its name in one allocation, and under --broker its broker state
+ * after the name (aligned): the plain -k client pays for no broker fields.
+ */
+static struct sc_peer *peer_alloc(const char *name, bool broker)
 {
     size_t name_len = strlen(name);
-    struct sc_peer *peer = calloc(1, sizeof(*peer) + name_len + 1);
+    size_t name_end = sizeof(struct sc_peer) + name_len + 1;
+    size_t align = _Alignof(struct sc_broker_peer);
+    size_t bp_at = (name_end + align - 1) / align * align;
+    struct sc_peer *peer = calloc(1, broker ? bp_at + sizeof(struct sc_broker_peer) : name_end);
+
+    if (!peer)
+        return NULL;
+    memcpy(peer->name, name, name_len + 1);
+    if (broker)
+        peer->bp = (struct sc_broker_peer *)((char *)peer + bp_at);
+    return peer;
+}
+
+void hub_add_peer(struct sc_hub *hub, struct sc_endpoint *ep, const char *name)
+{
+    struct sc_peer *peer = peer_alloc(name, hub->broker.on);
 
     if (!peer) {
         endpoint_close(ep);
         return;
     }
-    memcpy(peer->name, name, name_len + 1);
     peer->ep = ep;
     peer->hub = hub;
     ep->events = &peer_events;

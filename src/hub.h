@@ -29,15 +29,17 @@ struct sc_peer {
     struct sc_hub *hub;
     struct sc_peer *prev, *next;
     struct sc_pump_sink sink;  /* its place in the broadcast of stdin */
+    struct sc_peer_ending *ending;  /* its -i clock (ending.c), or NULL */
+    struct sc_broker_peer *bp; /* --broker: its share and --chat state, or NULL */
+    uint64_t start_ns;
+    int write_error;           /* a write failed before its EOF (one-shot) */
     bool in_broadcast;         /* sink is in the stdin pump */
     bool read_done;            /* EOF or error from the peer, or never reading */
     bool write_done;           /* its output ended, or can never be written */
-    int write_error;           /* a write failed before its EOF (one-shot) */
     bool holds_slot;           /* still sending: counts against -m */
     bool probing;              /* half-closed, probed by keepalive (ending.c) */
-    struct sc_peer_ending *ending;  /* its -i clock (ending.c), or NULL */
-    uint64_t start_ns;
-    struct sc_broker_peer bp;  /* --broker */
+    /* One allocation per client, tens of thousands at once under -k: fields
+     * only some modes need live elsewhere, behind a pointer. */
     char name[];               /* for messages: "ADDR PORT", or a path */
 };
 
