@@ -43,7 +43,11 @@ struct sc_endpoint *tls_start(struct sc_tls *tls, uv_loop_t *loop, struct sc_end
 
 #include "openssl_load.h"
 
-/* Each OpenSSL function by its pointer from openssl_load(), see openssl_load.h. */
+/*
+ * Each OpenSSL function by its pointer from openssl_load() (see
+ * openssl_load.h): a name here that its list lacks does not compile, a
+ * function called here and missing below does not link.
+ */
 #define ASN1_INTEGER_set_int64 (*sc_openssl.ASN1_INTEGER_set_int64)
 #define BIO_ctrl_pending (*sc_openssl.BIO_ctrl_pending)
 #define BIO_new (*sc_openssl.BIO_new)
