@@ -41,6 +41,91 @@ struct sc_endpoint *tls_start(struct sc_tls *tls, uv_loop_t *loop, struct sc_end
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "openssl_load.h"
+
+/*
+ * Each OpenSSL function by its pointer from openssl_load() (see
+ * openssl_load.h): a name here that its list lacks does not compile, a
+ * function called here and missing below does not link.
+ */
+#define ASN1_INTEGER_set_int64 (*sc_openssl.ASN1_INTEGER_set_int64)
+#define BIO_ctrl_pending (*sc_openssl.BIO_ctrl_pending)
+#define BIO_new (*sc_openssl.BIO_new)
+#define BIO_read (*sc_openssl.BIO_read)
+#define BIO_s_mem (*sc_openssl.BIO_s_mem)
+#define BIO_write (*sc_openssl.BIO_write)
+#define CRYPTO_free (*sc_openssl.CRYPTO_free)
+#define ERR_clear_error (*sc_openssl.ERR_clear_error)
+#define ERR_peek_error (*sc_openssl.ERR_peek_error)
+#define ERR_peek_last_error (*sc_openssl.ERR_peek_last_error)
+#define ERR_reason_error_string (*sc_openssl.ERR_reason_error_string)
+#define EVP_Digest (*sc_openssl.EVP_Digest)
+#define EVP_PKEY_Q_keygen (*sc_openssl.EVP_PKEY_Q_keygen)
+#define EVP_PKEY_free (*sc_openssl.EVP_PKEY_free)
+#define EVP_sha256 (*sc_openssl.EVP_sha256)
+#define RAND_bytes (*sc_openssl.RAND_bytes)
+#define SSL_CIPHER_get_name (*sc_openssl.SSL_CIPHER_get_name)
+#define SSL_CTX_check_private_key (*sc_openssl.SSL_CTX_check_private_key)
+#define SSL_CTX_ctrl (*sc_openssl.SSL_CTX_ctrl)
+#define SSL_CTX_free (*sc_openssl.SSL_CTX_free)
+#define SSL_CTX_load_verify_locations (*sc_openssl.SSL_CTX_load_verify_locations)
+#define SSL_CTX_new (*sc_openssl.SSL_CTX_new)
+#define SSL_CTX_set_alpn_protos (*sc_openssl.SSL_CTX_set_alpn_protos)
+#define SSL_CTX_set_alpn_select_cb (*sc_openssl.SSL_CTX_set_alpn_select_cb)
+#define SSL_CTX_set_cipher_list (*sc_openssl.SSL_CTX_set_cipher_list)
+#define SSL_CTX_set_ciphersuites (*sc_openssl.SSL_CTX_set_ciphersuites)
+#define SSL_CTX_set_client_CA_list (*sc_openssl.SSL_CTX_set_client_CA_list)
+#define SSL_CTX_set_default_verify_paths (*sc_openssl.SSL_CTX_set_default_verify_paths)
+#define SSL_CTX_set_verify (*sc_openssl.SSL_CTX_set_verify)
+#define SSL_CTX_use_PrivateKey (*sc_openssl.SSL_CTX_use_PrivateKey)
+#define SSL_CTX_use_PrivateKey_file (*sc_openssl.SSL_CTX_use_PrivateKey_file)
+#define SSL_CTX_use_certificate (*sc_openssl.SSL_CTX_use_certificate)
+#define SSL_CTX_use_certificate_chain_file (*sc_openssl.SSL_CTX_use_certificate_chain_file)
+#define SSL_ctrl (*sc_openssl.SSL_ctrl)
+#define SSL_do_handshake (*sc_openssl.SSL_do_handshake)
+#define SSL_free (*sc_openssl.SSL_free)
+#define SSL_get0_alpn_selected (*sc_openssl.SSL_get0_alpn_selected)
+#define SSL_get0_param (*sc_openssl.SSL_get0_param)
+#define SSL_get0_peer_certificate (*sc_openssl.SSL_get0_peer_certificate)
+#define SSL_get_current_cipher (*sc_openssl.SSL_get_current_cipher)
+#define SSL_get_error (*sc_openssl.SSL_get_error)
+#define SSL_get_verify_result (*sc_openssl.SSL_get_verify_result)
+#define SSL_get_version (*sc_openssl.SSL_get_version)
+#define SSL_load_client_CA_file (*sc_openssl.SSL_load_client_CA_file)
+#define SSL_new (*sc_openssl.SSL_new)
+#define SSL_read (*sc_openssl.SSL_read)
+#define SSL_select_next_proto (*sc_openssl.SSL_select_next_proto)
+#define SSL_set1_host (*sc_openssl.SSL_set1_host)
+#define SSL_set_accept_state (*sc_openssl.SSL_set_accept_state)
+#define SSL_set_bio (*sc_openssl.SSL_set_bio)
+#define SSL_set_connect_state (*sc_openssl.SSL_set_connect_state)
+#define SSL_shutdown (*sc_openssl.SSL_shutdown)
+#define SSL_write (*sc_openssl.SSL_write)
+#define TLS_client_method (*sc_openssl.TLS_client_method)
+#define TLS_server_method (*sc_openssl.TLS_server_method)
+#define X509V3_EXT_conf_nid (*sc_openssl.X509V3_EXT_conf_nid)
+#define X509V3_set_ctx (*sc_openssl.X509V3_set_ctx)
+#define X509_EXTENSION_free (*sc_openssl.X509_EXTENSION_free)
+#define X509_NAME_add_entry_by_txt (*sc_openssl.X509_NAME_add_entry_by_txt)
+#define X509_NAME_oneline (*sc_openssl.X509_NAME_oneline)
+#define X509_VERIFY_PARAM_set1_ip_asc (*sc_openssl.X509_VERIFY_PARAM_set1_ip_asc)
+#define X509_add_ext (*sc_openssl.X509_add_ext)
+#define X509_digest (*sc_openssl.X509_digest)
+#define X509_free (*sc_openssl.X509_free)
+#define X509_get0_pubkey (*sc_openssl.X509_get0_pubkey)
+#define X509_get_serialNumber (*sc_openssl.X509_get_serialNumber)
+#define X509_get_subject_name (*sc_openssl.X509_get_subject_name)
+#define X509_getm_notAfter (*sc_openssl.X509_getm_notAfter)
+#define X509_getm_notBefore (*sc_openssl.X509_getm_notBefore)
+#define X509_gmtime_adj (*sc_openssl.X509_gmtime_adj)
+#define X509_new (*sc_openssl.X509_new)
+#define X509_set_issuer_name (*sc_openssl.X509_set_issuer_name)
+#define X509_set_pubkey (*sc_openssl.X509_set_pubkey)
+#define X509_set_version (*sc_openssl.X509_set_version)
+#define X509_sign (*sc_openssl.X509_sign)
+#define X509_verify_cert_error_string (*sc_openssl.X509_verify_cert_error_string)
+#define i2d_PUBKEY (*sc_openssl.i2d_PUBKEY)
+
 const bool tls_available = true;
 
 #define SHA256_LEN 32
@@ -320,9 +405,13 @@ static int setup_client(struct sc_tls *tls, const struct sc_opts *o, char *err, 
 
 struct sc_tls *tls_new(const struct sc_opts *o, char *err, size_t size)
 {
-    struct sc_tls *tls = calloc(1, sizeof(*tls));
+    struct sc_tls *tls;
     int rc = 0;
 
+    /* The first OpenSSL call of a run: every other one needs a context. */
+    if (openssl_load(err, size) < 0)
+        return NULL;
+    tls = calloc(1, sizeof(*tls));
     if (!tls) {
         snprintf(err, size, "TLS: %s", strerror(ENOMEM));
         return NULL;

@@ -5,7 +5,9 @@
 # both directions. Verification by default (and its messages), pinning the
 # self-signed certificate listen makes, client certificates, a peer that
 # does not speak TLS, -w bounding the handshake, the end without
-# close_notify, many clients on listen -k --ssl, and the usage errors.
+# close_notify, many clients on listen -k --ssl, OpenSSL mapped only by a run
+# that uses TLS (and the message when it cannot be loaded), and the usage
+# errors.
 
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
 
@@ -403,6 +405,65 @@ testAlpnAndCiphers() {
 }
 
 # --- usage -------------------------------------------------------------------------------
+
+# --- OpenSSL is opened on the first TLS use ------------------------------------
+
+# sockcat_of PID: the sockcat that timeout(1), PID, runs.
+sockcat_of() { pgrep -P "$1" | head -n1; }
+
+# openssl_mapped PID: the OpenSSL libraries PID has mapped, on one line.
+openssl_mapped() {
+    grep -Eo 'lib(ssl|crypto)\.so[.0-9]*' "/proc/$1/maps" | sort -u | tr '\n' ' '
+}
+
+# A listen without TLS maps neither libssl nor libcrypto: their relocated data
+# alone cost every run about 470 KiB of private memory (1.8 MiB of RSS). One
+# with --ssl maps both.
+testOpensslMappedOnlyForTls() {
+    local pid anon
+    th_listen "$T/plain" "$T/plain.err" -k
+    PIDS+=("$TH_PID")
+    pid=$(sockcat_of "$TH_PID")
+    assertNotNull "(premise) the plain listener runs" "$pid" || return
+    assertEquals "listen without TLS: OpenSSL mapped" "" "$(openssl_mapped "$pid")"
+    anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status")
+    if th_sanitized; then
+        echo "idle listen: RssAnon ${anon} KiB (sanitized build: not judged)" >&2
+    else
+        # 170 KiB without OpenSSL, 640 KiB with it.
+        assertTrue "idle listen: RssAnon ${anon} KiB is under 400 KiB" \
+            "[ ${anon:-999999} -lt 400 ]"
+    fi
+    sc_server "$T/srv" "$T/srv.err" -k
+    pid=$(sockcat_of "$TH_PID")
+    assertNotNull "(premise) the TLS listener runs" "$pid" || return
+    assertEquals "listen --ssl: OpenSSL mapped" "libcrypto.so.3 libssl.so.3 " \
+        "$(openssl_mapped "$pid")"
+}
+
+# Without a usable libssl.so.3, --ssl fails with one line saying why, and
+# everything else works as before.
+testOpensslUnusable() {
+    local out rc mode
+    mkdir "$T/lib"
+    : >"$T/lib/libssl.so.3"  # found first through LD_LIBRARY_PATH, and no library
+    for mode in "connect --ssl 127.0.0.1 9" "listen --ssl 127.0.0.1 0"; do
+        # shellcheck disable=SC2086
+        out=$(LD_LIBRARY_PATH=$T/lib timeout 5 "$SOCKCAT" $mode 2>&1 </dev/null)
+        rc=$?
+        assertEquals "$mode: status" 1 "$rc"
+        assertEquals "$mode: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+        assertContains "$mode: the message" "$out" \
+            "sockcat: load OpenSSL: $T/lib/libssl.so.3: "
+    done
+    th_listen "$T/srv" "$T/srv.err"
+    PIDS+=("$TH_PID")
+    echo hello | LD_LIBRARY_PATH=$T/lib timeout 5 "$SOCKCAT" connect 127.0.0.1 "$TH_PORT" \
+        >"$T/out" 2>"$T/err"
+    assertEquals "plain connect: status; stderr: $(cat "$T/err")" 0 "$?"
+    th_wait_pid "$TH_PID" 10
+    assertEquals "plain connect: the listener received its bytes" "hello" "$(cat "$T/srv")"
+}
 
 testUsageErrors() {
     local out
