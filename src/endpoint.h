@@ -171,18 +171,22 @@ static inline int endpoint_addresses(const struct sc_endpoint *ep,
 /* A libuv stream. `before_close` runs just before the handle is closed. */
 struct sc_stream_endpoint {
     struct sc_endpoint base;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_tty_t tty;
-    } u;
     void (*before_close)(struct sc_stream_endpoint *sep);
     size_t written_at_close;  /* written, not yet in bytes_written, when close() came */
     enum sc_end_style end_style;
     int hygiene_slot;  /* stdio bookkeeping, -1 when unused */
     bool close_ends;   /* the handle is closing because the output ended */
+    /*
+     * Last: a terminal's uv_tty_t, larger than the others, extends past the
+     * end of the struct (stdio.c allocates the room), so that each of the
+     * many TCP clients of listen -k does not carry a uv_tty_t's size.
+     */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } u;
 };
 
 /* Makes an endpoint of an initialised stream handle in `sep->u`. */

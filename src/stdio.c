@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -135,13 +136,15 @@ static struct sc_endpoint *open_tty(uv_loop_t *loop, int fd, bool input,
                                     const struct sc_endpoint_events *events, void *owner,
                                     int *err)
 {
-    struct sc_stream_endpoint *sep = calloc(1, sizeof(*sep));
+    /* The handle is the struct's last member, and a uv_tty_t is larger. */
+    size_t tty_end = offsetof(struct sc_stream_endpoint, u) + sizeof(uv_tty_t);
+    struct sc_stream_endpoint *sep = calloc(1, tty_end > sizeof(*sep) ? tty_end : sizeof(*sep));
 
     if (!sep) {
         *err = UV_ENOMEM;
         return NULL;
     }
-    *err = uv_tty_init(loop, &sep->u.tty, fd, input);
+    *err = uv_tty_init(loop, (uv_tty_t *)&sep->u, fd, input);
     if (*err < 0) {
         free(sep);
         return NULL;
