@@ -24,6 +24,16 @@
 #define MOVE_BUDGET (16 * 1024 * 1024)
 /* The size asked for sockcat's own pipe (the kernel may give less). */
 #define RELAY_PIPE_SIZE (1024 * 1024)
+/*
+ * Bulk receiving (see bulk_wait). While a TCP source keeps the relay busy,
+ * the socket wakes sockcat only once BULK_LOWAT bytes wait (SO_RCVLOWAT),
+ * and a BULK_TAIL_MS timer takes a smaller rest. A wake-up that moves
+ * BULK_MIN or more starts it; one that moves less (the burst's tail, or
+ * nothing) ends it.
+ */
+#define BULK_LOWAT (256 * 1024)
+#define BULK_MIN (128 * 1024)
+#define BULK_TAIL_MS 1
 /* Buffer for a sink that refuses splice, drained by read and write. */
 #define COPY_BUFFER (64 * 1024)
 
@@ -53,7 +63,12 @@ struct sc_zc_path {
     int relay[2];       /* ZC_SPLICE_VIA_PIPE: our pipe, else -1 */
     size_t relay_size;
     bool copy_drain;    /* the sink refused splice: the relay is drained by copying */
+    int deferred_errno; /* the source failed after relay_fill() had bytes: next step */
     uint64_t moved;
+    uint64_t run_start; /* `moved` when the latest path_run began */
+    bool bulk_able;     /* a TCP source into a sink that never waits */
+    bool bulk;          /* SO_RCVLOWAT is BULK_LOWAT, and the tail timer runs while waiting */
+    uv_timer_t tail;    /* initialised when bulk_able */
     int handles_open;
 };
 
@@ -179,6 +194,43 @@ static int relay_drain(struct sc_zc_path *path, size_t len, size_t *written)
     return len > 0 ? relay_copy_out(path, len, written) : 0;
 }
 
+/*
+ * Fills the relay pipe from the source until the pipe is full or the source
+ * has nothing more at this moment. A non-blocking splice takes only what the
+ * socket holds when it is called; what arrives meanwhile (the sender runs on
+ * the other CPU) waits for the next. Asking again before draining makes each
+ * drain larger and the wake-ups fewer. Returns the bytes, or what the first
+ * call returned (0 at the end, -1 with errno); a failure after some bytes is
+ * kept for the next step, since the kernel reports a socket error only once.
+ */
+static ssize_t relay_fill(struct sc_zc_path *path)
+{
+    size_t total = 0;
+
+    if (path->deferred_errno) {
+        errno = path->deferred_errno;
+        path->deferred_errno = 0;
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = splice(path->src.fd, NULL, path->relay[1], NULL, path->relay_size - total,
+                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (n > 0) {
+            total += (size_t)n;
+            if (total < path->relay_size)
+                continue;
+            return (ssize_t)total;
+        }
+        if (total == 0)
+            return n;
+        /* EAGAIN: nothing more now, or the pipe is full; 0: the end, which
+         * the next step sees again. */
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            path->deferred_errno = errno;
+        return (ssize_t)total;
+    }
+}
+
 /* Counts bytes that left the source. */
 static void count_read(struct sc_zc_path *path, size_t n)
 {
@@ -227,8 +279,7 @@ static enum zc_step move_once(struct sc_zc_path *path, int *err)
         n = recv(path->src.fd, NULL, MOVE_CHUNK, MSG_TRUNC | MSG_DONTWAIT);
         break;
     default:
-        n = splice(path->src.fd, NULL, path->relay[1], NULL, path->relay_size,
-                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        n = relay_fill(path);
         break;
     }
     if (n < 0)
@@ -267,11 +318,51 @@ static void side_disarm(struct zc_side *side)
     side->armed = false;
 }
 
+static void path_run(struct sc_zc_path *path);
+
+static void bulk_set(struct sc_zc_path *path, bool on)
+{
+    int lowat = on ? BULK_LOWAT : 1;
+
+    if (path->bulk == on)
+        return;
+    if (setsockopt(path->src.fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+        path->bulk = on;
+}
+
+static void bulk_on_tail(uv_timer_t *timer)
+{
+    path_run(timer->data);
+}
+
+/*
+ * A TCP socket wakes its reader for every segment that arrives: on two
+ * CPUs, the sender on one and sockcat on the other, sockcat then moves a
+ * little at a time and sleeps in between, and the sender waits for window.
+ * Asked to wake only for BULK_LOWAT bytes, each move is a large one: 1 GiB
+ * socket -> file, medians of 10 interleaved runs, 2 909 and 3 280 MiB/s
+ * against 1 679 and 1 935 waking for every segment (the reference, a
+ * blocking splice loop: 2 144 and 2 776). SO_RCVLOWAT
+ * would also hold back a last few bytes that never make BULK_LOWAT: while it
+ * is set, a timer takes whatever waited BULK_TAIL_MS, and a wake-up that
+ * moves less than BULK_MIN puts it back to 1. Only for sinks nobody watches as bytes come:
+ * a file or a memory device, never a pipe or a terminal.
+ */
+static void bulk_wait(struct sc_zc_path *path)
+{
+    if (!path->bulk_able)
+        return;
+    bulk_set(path, path->moved - path->run_start >= BULK_MIN);
+    if (path->bulk)
+        uv_timer_start(&path->tail, bulk_on_tail, BULK_TAIL_MS, 0);
+}
+
 /* Waits for the source to have bytes (a file source never waits). */
 static void wait_for_src(struct sc_zc_path *path)
 {
     side_disarm(&path->dst);
     side_arm(&path->src, UV_READABLE | UV_DISCONNECT);
+    bulk_wait(path);
 }
 
 static void wait_for_dst(struct sc_zc_path *path)
@@ -319,6 +410,16 @@ static void path_on_handle_closed(uv_handle_t *handle)
         free(path);
 }
 
+/* The socket goes back to waking for every byte: the stream path may read it next. */
+static void bulk_release(struct sc_zc_path *path)
+{
+    if (!path->bulk_able)
+        return;
+    path->bulk_able = false;
+    bulk_set(path, false);
+    uv_close((uv_handle_t *)&path->tail, path_on_handle_closed);
+}
+
 static void side_release(struct zc_side *side)
 {
     side_disarm(side);
@@ -340,6 +441,7 @@ static void path_close(struct sc_zc_path *path)
         hub->fast_in = NULL;
     if (hub->fast_out == path)
         hub->fast_out = NULL;
+    bulk_release(path);
     side_release(&path->src);
     side_release(&path->dst);
     for (int i = 0; i < 2; i++)
@@ -408,8 +510,10 @@ static void path_fall_back(struct sc_zc_path *path)
 /* After a full budget: whichever side is armed fires again next turn. */
 static void wait_for_either(struct sc_zc_path *path)
 {
-    if (path->src.armed || path->dst.armed)
+    if (path->src.armed || path->dst.armed) {
+        bulk_wait(path);
         return;
+    }
     if (path->src.polled)
         wait_for_src(path);
     else
@@ -427,6 +531,7 @@ static void path_run(struct sc_zc_path *path)
     enum zc_step step;
     int err = 0, retries = 0;
 
+    path->run_start = start;
     for (;;) {
         step = move_once(path, &err);
         switch (step) {
@@ -473,6 +578,8 @@ static void path_on_ready(uv_poll_t *poll, int status, int events)
     struct zc_side *side = poll == &path->src.poll ? &path->src : &path->dst;
 
     (void)events;
+    if (path->bulk_able)
+        uv_timer_stop(&path->tail);
     /*
      * On POLLERR (a reset, say) libuv stops the handle itself and reports
      * UV_EBADF. The side is no longer watched: say so, or the next wait
@@ -637,6 +744,16 @@ static void attach_to_peer(struct sc_hub *hub, struct sc_peer *peer, int sock)
         wait_for_dst(path);
 }
 
+/* A sink that never waits, fed by TCP: see bulk_wait. */
+static void bulk_setup(uv_loop_t *loop, struct sc_zc_path *path)
+{
+    if (uv_timer_init(loop, &path->tail) < 0)
+        return;
+    path->tail.data = path;
+    path->handles_open++;
+    path->bulk_able = true;
+}
+
 /* Which fast path, if any, takes the peer's socket to stdout. */
 static void attach_to_stdout(struct sc_hub *hub, struct sc_peer *peer, int sock)
 {
@@ -661,6 +778,8 @@ static void attach_to_stdout(struct sc_hub *hub, struct sc_peer *peer, int sock)
     }
     if (!path)
         return;
+    if (path->kind != ZC_SPLICE && is_tcp(sock))
+        bulk_setup(hub->conv->loop, path);
     hub->fast_out = path;
     sc_verbose(2, "zero-copy: %s -> stdout %s", peer->name,
                path->kind == ZC_DISCARD ? "(/dev/null) dropped by the kernel"

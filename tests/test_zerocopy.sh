@@ -204,6 +204,45 @@ testDevNullWrittenOnTheLoop() {
     assertEquals "every write to /dev/null from the main thread" "$main " "$writers"
 }
 
+# Socket -> file asks the kernel to wake sockcat only for 256 KiB at a time
+# while bytes come in bulk: the rest of a burst must still reach the file at
+# once, with the connection open and nothing more coming, and so must a few
+# bytes after a pause.
+testBulkTailReachesTheFileWhileThePeerWaits() {
+    timeout "$TH_TIMEOUT" "$SOCKCAT" listen -vv --ready-fd 3 127.0.0.1 0 \
+        </dev/null >out 2>srv.err 3>ready &
+    local spid=$!
+    th_wait_file ready || { fail "listener"; return; }
+    timeout "$TH_TIMEOUT" python3 - "$(head -n1 ready)" "$DATA" out >py.out 2>&1 <<'PY'
+import os, socket, sys, time
+port, data, out = int(sys.argv[1]), open(sys.argv[2], "rb").read(), sys.argv[3]
+burst = data[:1024 * 1024 + 1000]       # bulk, then a rest far under 256 KiB
+def arrived(n, what):
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        if os.path.getsize(out) >= n:
+            print("ok", what)
+            return
+        time.sleep(0.01)
+    print("stuck", what, os.path.getsize(out), "of", n)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(burst)
+arrived(len(burst), "burst")
+s.sendall(data[len(burst):len(burst) + 10])
+arrived(len(burst) + 10, "after a pause")
+s.sendall(data[len(burst) + 10:])
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+PY
+    th_wait_pid "$spid"
+    assertEquals "server exit ($(cat srv.err))" 0 "$TH_RC"
+    assertContains "the relay path ran" "$(cat srv.err)" "stdout by splice through a pipe"
+    assertEquals "the rest of the burst arrived with the connection open" \
+        "ok burst
+ok after a pause" "$(cat py.out)"
+    assertEquals "bytes arrived whole" "$(th_sum "$DATA")" "$(th_sum out)"
+}
+
 # The peer closes without reading: stdin was not delivered, so exit 1.
 testPeerClosingEarlyIsAnError() {
     truncate -s 64M big   # more than the socket buffers hold
