@@ -24,13 +24,7 @@
 #define MOVE_BUDGET (16 * 1024 * 1024)
 /* The size asked for sockcat's own pipe (the kernel may give less). */
 #define RELAY_PIPE_SIZE (1024 * 1024)
-/*
- * Bulk receiving (see bulk_wait). While a TCP source keeps the relay busy,
- * the socket wakes sockcat only once BULK_LOWAT bytes wait (SO_RCVLOWAT),
- * and a BULK_TAIL_MS timer takes a smaller rest. A wake-up that moves
- * BULK_MIN or more starts it; one that moves less (the burst's tail, or
- * nothing) ends it.
- */
+/* Bulk receiving: see bulk_wait. */
 #define BULK_LOWAT (256 * 1024)
 #define BULK_MIN (128 * 1024)
 #define BULK_TAIL_MS 1
@@ -339,13 +333,14 @@ static void bulk_on_tail(uv_timer_t *timer)
  * A TCP socket wakes its reader for every segment that arrives: on two
  * CPUs, the sender on one and sockcat on the other, sockcat then moves a
  * little at a time and sleeps in between, and the sender waits for window.
- * Asked to wake only for BULK_LOWAT bytes, each move is a large one: 1 GiB
- * socket -> file, medians of 10 interleaved runs, 2 909 and 3 280 MiB/s
- * against 1 679 and 1 935 waking for every segment (the reference, a
- * blocking splice loop: 2 144 and 2 776). SO_RCVLOWAT
- * would also hold back a last few bytes that never make BULK_LOWAT: while it
- * is set, a timer takes whatever waited BULK_TAIL_MS, and a wake-up that
- * moves less than BULK_MIN puts it back to 1. Only for sinks nobody watches as bytes come:
+ * Asked to wake only for BULK_LOWAT bytes (SO_RCVLOWAT), each move is a
+ * large one: 1 GiB socket -> file, medians of 10 interleaved runs, 2 909 and
+ * 3 280 MiB/s against 1 679 and 1 935 waking for every segment (the
+ * reference, a blocking splice loop: 2 144 and 2 776). SO_RCVLOWAT would
+ * also hold back a last few bytes that never make BULK_LOWAT: while it is
+ * set, a timer takes whatever waited BULK_TAIL_MS. A wake-up that moves
+ * BULK_MIN or more turns it on, one that moves less (the burst's tail, or
+ * nothing) puts it back to 1. Only for sinks nobody watches as bytes come:
  * a file or a memory device, never a pipe or a terminal.
  */
 static void bulk_wait(struct sc_zc_path *path)
