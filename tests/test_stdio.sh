@@ -141,9 +141,12 @@ tty_stdin() {
     } &
 }
 
+# The peer answers only after the ^D: with a terminal on stdin, sockcat ends
+# at the peer's EOF (see the next test), which could otherwise come between
+# the two typed lines.
 testStdinTerminal() {
     printf 'line one\nline two\n' >lines
-    tc_peer_listen --send "$SMALL" --save got --report rep ||
+    tc_peer_listen --send-after eof --send "$SMALL" --save got --report rep ||
         { fail "peer"; return; }
     tty_stdin lines eof "stty -g >before; '$SOCKCAT' connect 127.0.0.1 \
         $TC_PEER_PORT >out 2>err; echo \$? >rc; stty -g >after"
