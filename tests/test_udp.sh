@@ -57,7 +57,8 @@ print(" ".join(map(str, sizes)))
 '
 
 # udp_sink PORTFILE N OUT: binds 127.0.0.1 port 0 (written to PORTFILE) and
-# writes the sizes of the first N datagrams to OUT, one line.
+# writes the sizes of the first N datagrams to OUT, one line; OUT.seen gets a
+# line per datagram as it comes.
 udp_sink() {
     timeout 15 python3 - "$@" <<'EOF'
 import socket, sys
@@ -70,10 +71,32 @@ sizes = []
 try:
     while len(sizes) < int(sys.argv[2]):
         sizes.append(len(s.recv(70000)))
+        with open(sys.argv[3] + ".seen", "a") as seen:
+            seen.write("%d\n" % sizes[-1])
 except socket.timeout:
     pass
 open(sys.argv[3], "w").write(" ".join(map(str, sizes)) + "\n")
 EOF
+}
+
+# seen_count N: waits (bounded) until udp_sink's sizes.seen has N lines.
+seen_count() {
+    local i
+    for i in $(seq 1 400); do
+        [ "$(wc -l <sizes.seen 2>/dev/null || echo 0)" -ge "$1" ] && return 0
+        sleep 0.025
+    done
+    return 1
+}
+
+# udp_bound PORT: waits (bounded) until a UDP socket is bound to PORT.
+udp_bound() {
+    local i
+    for i in $(seq 1 400); do
+        ss -Hlun "sport = :$1" | grep -q . && return 0
+        sleep 0.025
+    done
+    return 1
 }
 
 # free_udp_port: a UDP port nobody listens on just now.
@@ -105,11 +128,12 @@ test_datagram_boundaries_kept_when_sending() {
     th_wait_file port
     timeout 5 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" <big 2>err
     assertEquals "a 70000-byte read is split at the IPv4 maximum" "65507 4493" "$(tc_report sizes)"
-    rm -f port sizes
+    rm -f port sizes sizes.seen
     udp_sink port 3 sizes &
     th_wait_file port
-    { printf '%0100d' 0; sleep 0.3; printf '%02000d' 0; sleep 0.3; printf x; sleep 0.3; } |
-        timeout 5 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" 2>>err
+    # Each piece is written once the one before has arrived (sockcat read it).
+    { printf '%0100d' 0; seen_count 1; printf '%02000d' 0; seen_count 2; printf x; seen_count 3; } |
+        timeout 10 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" 2>>err
     assertEquals "each read of stdin is one datagram" "100 2000 1" "$(tc_report sizes)"
 }
 
@@ -121,7 +145,7 @@ test_both_directions_over_several_datagrams() {
     sizes=$(udp_peer 127.0.0.1 "$TH_PORT" --file to_server --expect 120000 --out got)
     assertEquals "to the client, in datagrams of at most 65507" "65507 54493" "$sizes"
     assertEquals "client got stdin" "$(th_sum to_client)" "$(th_sum got)"
-    wait_grep out . ; sleep 0.2
+    tc_wait_size out 30000
     assertEquals "stdout got the client's datagrams" "$(th_sum to_server)" "$(th_sum out)"
     kill -TERM "$TH_PID"; th_wait_pid "$TH_PID"
     assertEquals "a signal ends a UDP server" 143 "$TH_RC"
@@ -131,8 +155,15 @@ test_sockcat_to_itself_both_ways() {
     head -c 50000 /dev/urandom >a
     head -c 40000 /dev/urandom >b
     TH_STDIN=a th_listen out.l err.l -u
-    { printf 'x'; sleep 0.5; cat b; sleep 2; } |
-        timeout 2 "$SOCKCAT" connect -u 127.0.0.1 "$TH_PORT" >out.c 2>err.c
+    # A UDP client waits for replies after its stdin ends: stopped once both
+    # sides have everything.
+    mkfifo in.c
+    timeout 20 "$SOCKCAT" connect -u 127.0.0.1 "$TH_PORT" <in.c >out.c 2>err.c &
+    local client=$!
+    { printf 'x'; tc_wait_size out.l 1; cat b; } >in.c
+    tc_wait_size out.l 40001
+    tc_wait_size out.c 50000
+    kill "$client"; wait "$client"
     printf 'x' | cat - b >expect.l
     assertEquals "listen side" "$(th_sum expect.l)" "$(th_sum out.l)"
     assertEquals "connect side" "$(th_sum a)" "$(th_sum out.c)"
@@ -214,7 +245,10 @@ test_ipv6() {
     fi
     printf 'six' >r
     TH_ADDR=::1 TH_STDIN=r th_listen out err -u -6
-    (printf 'hello'; sleep 1) | timeout 2 "$SOCKCAT" connect -u -6 ::1 "$TH_PORT" >out.c 2>err.c
+    printf 'hello' | timeout 20 "$SOCKCAT" connect -u -6 ::1 "$TH_PORT" >out.c 2>err.c &
+    local client=$!
+    wait_grep out.c six
+    kill "$client"; wait "$client"
     assertEquals "hello" "$(cat out)"
     assertEquals "six" "$(cat out.c)"
 }
@@ -274,7 +308,7 @@ test_socat_peers() {
     local port
     port=$(free_udp_port)
     timeout 5 socat -u "UDP-RECVFROM:$port,bind=127.0.0.1" OPEN:recv,creat &
-    sleep 0.3
+    udp_bound "$port" || fail "socat did not bind UDP port $port"
     (printf 'to-recvfrom'; sleep 0.5) | timeout 2 "$SOCKCAT" connect -u 127.0.0.1 "$port"
     th_wait_file recv
     assertEquals "socat UDP-RECVFROM" "to-recvfrom" "$(cat recv)"
