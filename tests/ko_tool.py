@@ -364,8 +364,12 @@ def cmd_feed(a):
             timed_out = True
             break
         if a.rate and not stalled:
-            # Keep to the average rate, so a reading client keeps up.
-            ahead = written / (a.rate * 1048576.0) - (time.monotonic() - t0)
+            # Keep to the average rate, so a reading client keeps up; after
+            # a pause of our own, catch up by at most 50 ms worth (a burst
+            # would outrun a client that reads at the rate).
+            due = written / (a.rate * 1048576.0)
+            t0 = max(t0, time.monotonic() - due - 0.05)
+            ahead = due - (time.monotonic() - t0)
             if ahead > 0:
                 time.sleep(min(ahead, 0.05))
                 last = time.monotonic()

@@ -107,19 +107,21 @@ testClientChunksWholeAndInOrder() {
     local out=$KO_DIR/out err=$KO_DIR/err go=$KO_DIR/go t msg
     th_listen "$out" "$err" -k -v || { fail "listener did not start"; return; }
 
-    # Six clients send 300 numbered lines each, one write per line, all at
-    # once once every one of them is connected. A client never has more
-    # than ~12 KiB outstanding, well under one read, so a read ends on a
-    # line boundary, and writing each read whole keeps every line whole.
+    # Six clients send numbered lines, one write per line, all at once once
+    # every one of them is connected. A client never has more outstanding
+    # than one read takes (python: 300 lines, ~12 KiB; socat, ncat and nc
+    # read their stdin 8 KiB at a time: 150 lines, ~6 KiB), so a read ends
+    # on a line boundary however late it comes, and writing each read whole
+    # keeps every line whole.
     for t in py1 py2 py3; do
         ko_client "$t" 127.0.0.1 "$TH_PORT" --go "$go" \
             --send-lines "$t:300" --delay-ms 1 --shut
     done
-    ko_bg bash -c 'python3 "$1" lines socat 300 --delay-ms 1 --go "$2" |
+    ko_bg bash -c 'python3 "$1" lines socat 150 --delay-ms 1 --go "$2" |
         socat -u - "TCP:127.0.0.1:$3"' _ "$KO_TOOL" "$go" "$TH_PORT"
-    ko_bg bash -c 'python3 "$1" lines ncat 300 --delay-ms 1 --go "$2" |
+    ko_bg bash -c 'python3 "$1" lines ncat 150 --delay-ms 1 --go "$2" |
         ncat --send-only 127.0.0.1 "$3"' _ "$KO_TOOL" "$go" "$TH_PORT"
-    ko_bg bash -c 'python3 "$1" lines nc 300 --delay-ms 1 --go "$2" |
+    ko_bg bash -c 'python3 "$1" lines nc 150 --delay-ms 1 --go "$2" |
         nc.openbsd -N 127.0.0.1 "$3" >/dev/null' _ "$KO_TOOL" "$go" "$TH_PORT"
     ko_wait_count "$err" '^sockcat: connection from ' 6 ||
         { fail "six clients were not all accepted"; return; }
@@ -127,8 +129,8 @@ testClientChunksWholeAndInOrder() {
     ko_wait_count "$err" '^sockcat: closed ' 6 ||
         fail "six clients were not all reported closed"
     ko_wait_size "$out" 1
-    msg=$(ko_tool check-lines "$out" py1:300 py2:300 py3:300 socat:300 \
-        ncat:300 nc:300)
+    msg=$(ko_tool check-lines "$out" py1:300 py2:300 py3:300 socat:150 \
+        ncat:150 nc:150)
     assertTrue "every line whole, every client's lines in order: $msg" $?
     ko_assert_alive "after the six clients"
     ko_stop TERM
@@ -429,15 +431,15 @@ testSlowClientBlockPausesStdinAndLosesNothing() {
 testSlowClientDropKeepsOthersWhole() {
     local peak port dropped received written
     ko_slow_start drop || { fail "listener or clients did not start"; return; }
-    ko_tool feed "$KO_DIR/stdin" --seed 4 --bytes $((40 << 20)) \
-        --rate 64 --stall-secs 3 --status "$KO_DIR/feed.status" ||
-        fail "feeding 40 MiB did not finish"
+    ko_tool feed "$KO_DIR/stdin" --seed 4 --bytes $((16 << 20)) \
+        --rate 8 --stall-secs 3 --status "$KO_DIR/feed.status" ||
+        fail "feeding 16 MiB did not finish"
     peak=$(ko_rss_kib)
     ko_stdin_eof
     ko_wait_client fast 30 || fail "the fast client saw no EOF"
     assertEquals "stdin was never paused" false "$(ko_feed_field stalled)"
     written=$(ko_feed_field written)
-    assertEquals "fast client: all 40 MiB" "$written" \
+    assertEquals "fast client: all 16 MiB" "$written" \
         "$(ko_field fast received)"
     assertEquals "fast client: every byte of stdin, in order" \
         "$(ko_feed_field sha)" "$(ko_field fast sha_received)"
@@ -469,9 +471,9 @@ testSlowClientDisconnect() {
     local peak port
     ko_slow_start disconnect ||
         { fail "listener or clients did not start"; return; }
-    ko_tool feed "$KO_DIR/stdin" --seed 5 --bytes $((40 << 20)) \
-        --rate 64 --stall-secs 3 --status "$KO_DIR/feed.status" ||
-        fail "feeding 40 MiB did not finish"
+    ko_tool feed "$KO_DIR/stdin" --seed 5 --bytes $((16 << 20)) \
+        --rate 8 --stall-secs 3 --status "$KO_DIR/feed.status" ||
+        fail "feeding 16 MiB did not finish"
     peak=$(ko_rss_kib)
     ko_stdin_eof
     ko_wait_client fast 30 || fail "the fast client saw no EOF"
