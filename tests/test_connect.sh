@@ -188,7 +188,7 @@ testRecvOnly() {
 }
 
 testNoShutdown() {
-    tc_peer_listen --idle 0.5 --report rep --then-when gate.peer ||
+    tc_peer_listen --idle 2 --report rep --then-when gate.peer ||
         { fail "peer"; return; }
     tc_connect "$SMALL" out err --no-shutdown 127.0.0.1 "$TC_PEER_PORT"
     assertEquals "the peer got stdin but no EOF" \
