@@ -133,7 +133,7 @@ test_datagram_boundaries_kept_when_sending() {
     th_wait_file port
     # Each piece is written once the one before has arrived (sockcat read it).
     { printf '%0100d' 0; seen_count 1; printf '%02000d' 0; seen_count 2; printf x; seen_count 3; } |
-        timeout 10 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" 2>>err
+        timeout 5 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" 2>>err
     assertEquals "each read of stdin is one datagram" "100 2000 1" "$(tc_report sizes)"
 }
 
