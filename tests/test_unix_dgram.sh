@@ -55,6 +55,34 @@ ud_wait_grep() {
     return 1
 }
 
+# ud_wait_size FILE BYTES: waits (bounded) until FILE holds at least BYTES.
+ud_wait_size() {
+    local i
+    for i in $(seq 1 600); do
+        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+        sleep 0.025
+    done
+    return 1
+}
+
+# ud_client_until DONE ARGS...: `sockcat connect -U -u ARGS` in the
+# background, stdin from $UD_CLIENT_IN (default /dev/null), stopped with
+# SIGTERM once the command DONE succeeds (a datagram client waits for replies
+# after its stdin ends; a fixed timeout would also count its start-up);
+# UD_CLIENT_RC its exit status.
+ud_client_until() {
+    local done=$1 pid
+    shift
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect -U -u "$@" \
+        <"${UD_CLIENT_IN:-/dev/null}" >"$U/c.out" 2>"$U/c.err" &
+    pid=$!
+    PIDS+=("$pid")
+    eval "$done" || fail "client: never true: $done"
+    kill -TERM "$pid"
+    th_wait_pid "$pid"
+    UD_CLIENT_RC=$TH_RC
+}
+
 # ud_py CODE ARGS...: python3 with CODE (os, socket, sys, time imported;
 # P = $SOCK, A its address for socket calls, U = $U).
 ud_py() {
@@ -116,8 +144,11 @@ testSockcatToItselfOnAnAutoboundName() {
     head -c 50000 /dev/urandom >"$U/a"
     head -c 40000 /dev/urandom >"$U/b"
     UD_STDIN=$U/a ud_listen "$U/l.out" "$U/l.err" -v "$SOCK" || fail "no listener"
-    { printf 'x'; sleep 0.5; cat "$U/b"; sleep 2; } |
-        timeout 2 "$SOCKCAT" connect -U -u "$SOCK" >"$U/c.out" 2>"$U/c.err"
+    mkfifo "$U/c.in"
+    # The first datagram, then the rest once it arrived.
+    { printf 'x'; ud_wait_size "$U/l.out" 1; cat "$U/b"; } >"$U/c.in" &
+    UD_CLIENT_IN=$U/c.in ud_client_until \
+        'ud_wait_size "$U/l.out" 40001 && ud_wait_size "$U/c.out" 50000' "$SOCK"
     printf 'x' | cat - "$U/b" >"$U/expect.l"
     assertEquals "listen side" "$(th_sum "$U/expect.l")" "$(th_sum "$U/l.out")"
     assertEquals "replies reached the autobound client" "$(th_sum "$U/a")" "$(th_sum "$U/c.out")"
@@ -128,9 +159,10 @@ testSockcatToItselfOnAnAutoboundName() {
 testSourcePathUsedAndRemovedOnSigterm() {
     printf 'reply' >"$U/r"
     UD_STDIN=$U/r ud_listen "$U/l.out" "$U/l.err" -v "$SOCK" || fail "no listener"
-    { printf 'hello'; sleep 3; } |
-        timeout 1.5 "$SOCKCAT" connect -U -u -s "$U/me.sock" "$SOCK" >"$U/c.out" 2>"$U/c.err"
-    assertEquals "ended by the signal" 124 $?
+    printf 'hello' >"$U/hello"
+    UD_CLIENT_IN=$U/hello ud_client_until 'ud_wait_grep "$U/c.out" reply' \
+        -s "$U/me.sock" "$SOCK"
+    assertEquals "ended by the signal" 143 "$UD_CLIENT_RC"
     assertContains "sent from -s PATH" "$(cat "$U/l.err")" "datagram from $U/me.sock"
     assertEquals "the reply reached -s PATH" "reply" "$(cat "$U/c.out")"
     assertFalse "-s PATH is removed" "[ -e '$U/me.sock' ]"
@@ -203,8 +235,9 @@ testAbstractListenerLeavesNothingOnDisk() {
     printf 'pong' >"$U/r"
     UD_STDIN=$U/r ud_listen "$U/l.out" "$U/l.err" "$name" || fail "no listener"
     assertEquals "--ready-fd writes the name" "$name" "$UD_READY"
-    { printf 'ping'; sleep 1; } |
-        timeout 1 "$SOCKCAT" connect -U -u "$name" >"$U/c.out" 2>"$U/c.err"
+    printf 'ping' >"$U/ping"
+    UD_CLIENT_IN=$U/ping ud_client_until \
+        'ud_wait_grep "$U/c.out" pong && ud_wait_grep "$U/l.out" ping' "$name"
     assertEquals "ping" "$(cat "$U/l.out")"
     assertEquals "pong" "$(cat "$U/c.out")"
     assertEquals "no socket file on disk" "" "$(find "$U" -type s)"
@@ -236,8 +269,8 @@ testSocatPeers() {
     socat UNIX-RECVFROM:"$SOCK" SYSTEM:'read l; echo "got $l"' 2>/dev/null &
     PIDS+=($!)
     ud_wait_socket "$SOCK" || fail "no socat"
-    { echo ping; sleep 3; } |
-        timeout 1.5 "$SOCKCAT" connect -U -u "$SOCK" >"$U/c.out" 2>"$U/c.err"
+    echo ping >"$U/ping"
+    UD_CLIENT_IN=$U/ping ud_client_until 'ud_wait_grep "$U/c.out" "got ping"' "$SOCK"
     assertEquals "socat's reply" "got ping" "$(cat "$U/c.out")"
     rm -f "$SOCK"
 
@@ -246,7 +279,7 @@ testSocatPeers() {
     timeout 10 socat -b 70000 -u UNIX-RECV:"$SOCK" - >"$U/s.out" 2>/dev/null &
     PIDS+=($!)
     ud_wait_socket "$SOCK" || fail "no socat"
-    timeout 1.5 "$SOCKCAT" connect -U -u "$SOCK" <"$U/a" >/dev/null 2>"$U/c.err"
+    UD_CLIENT_IN=$U/a ud_client_until 'ud_wait_size "$U/s.out" 100000' "$SOCK"
     assertEquals "socat got stdin" "$(th_sum "$U/a")" "$(th_sum "$U/s.out")"
     rm -f "$SOCK"
 
