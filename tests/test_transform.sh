@@ -13,8 +13,8 @@ tearDown() { tc_teardown; }
 
 # peer [REPLY]: a python3 listener on 127.0.0.1 port 0 (in port.txt) that
 # takes one client, saves what it sent until EOF in recv.bin, then sends
-# the file REPLY (if given) and closes. With no client within 3 s it
-# writes "none" to recv.bin.
+# the file REPLY (if given) and closes. With no client within
+# $PEER_ACCEPT_TIMEOUT s (default 20) it writes "none" to recv.bin.
 peer() {
     rm -f port.txt recv.bin
     timeout 30 python3 -c "$PEER" "$@" >peer.out 2>&1 &
@@ -29,7 +29,7 @@ import os, socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(1)
-s.settimeout(3)
+s.settimeout(float(os.environ.get("PEER_ACCEPT_TIMEOUT", "20")))
 open("port.tmp", "w").write("%d\n" % s.getsockname()[1])
 os.rename("port.tmp", "port.txt")
 try:
@@ -190,7 +190,7 @@ two!" "$(cat raw.bin)"
 }
 
 testUnopenableFile() {
-    peer || return
+    PEER_ACCEPT_TIMEOUT=3 peer || return
     local opt
     for opt in -x -o; do
         timeout 10 "$SOCKCAT" connect "$opt" no/such/dir/log 127.0.0.1 "$PORT" \
