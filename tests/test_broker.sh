@@ -301,7 +301,8 @@ testManyBusyClientsMemory() {
     assertTrue "every client joined" $?
     echo go >&5
     wait "$client"
-    assertEquals "every client heard every other, in order: $(tail -n1 "$B/client.out")" 0 $?
+    rc=$?
+    assertEquals "every client heard every other, in order: $(tail -n1 "$B/client.out")" 0 "$rc"
     rss=$(br_peak_rss_kib)
     if ! th_sanitized; then
         assertTrue "peak RSS ${rss} KiB with $n busy clients" "[ '${rss:-0}' -lt 10000 ]"

@@ -186,7 +186,8 @@ testKeepOpenManyBusyMemory() {
     ex_listen -k -e cat
     timeout 120 python3 "$HERE/ex_client.py" --clients "$n" --bytes 1048576 --read-exact \
         --timeout 110 127.0.0.1 "$TH_PORT" >"$U/res"
-    assertEquals "every client got its own bytes: $(cat "$U/res")" 0 $?
+    rc=$?
+    assertEquals "every client got its own bytes: $(cat "$U/res")" 0 "$rc"
     rss=$(th_peak_rss_kib "$(pgrep -P "$TH_PID" | head -n1)")
     wait_no_children
     assertEquals "every child reaped" 0 "$(ex_children)"

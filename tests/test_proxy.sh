@@ -163,7 +163,8 @@ testBytesBehindTheAnswerKept() {
     fake_proxy 'HTTP/1.1 200 Connection established\r\nX-A: b\r\n\r\nbanner right behind\n'
     timeout "$TH_TIMEOUT" "$SOCKCAT" connect --proxy "127.0.0.1:$FAKE_PORT" example.org 443 \
         </dev/null >"$T/out" 2>"$T/err"
-    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$rc"
     assertEquals "the bytes behind the answer" "banner right behind" "$(cat "$T/out")"
     assertEquals "the request" "CONNECT example.org:443 HTTP/1.1" "$(head -n1 "$T/request" | tr -d '\r')"
 }
@@ -173,7 +174,8 @@ testManyBytesBehindTheAnswerKept() {
     fake_proxy 'HTTP/1.1 200 OK\r\n\r\n' "$DOWN"
     timeout "$TH_TIMEOUT" "$SOCKCAT" connect --proxy "127.0.0.1:$FAKE_PORT" example.org 443 \
         </dev/null >"$T/out" 2>"$T/err"
-    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$rc"
     assertEquals "the bytes behind the answer" "$(th_sum "$DOWN")" "$(th_sum "$T/out")"
 }
 
@@ -285,7 +287,8 @@ while c.recv(4096): pass
     th_wait_file "$T/fake.port"
     timeout "$TH_TIMEOUT" "$SOCKCAT" connect --proxy "127.0.0.1:$(cat "$T/fake.port")" \
         --proxy-type socks4a --proxy-auth joe:x example.org 443 </dev/null >"$T/out" 2>"$T/err"
-    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$rc"
     assertEquals "the bytes behind the answer" "after the answer" "$(cat "$T/out")"
     assertEquals "the request: version 4, CONNECT, port 443, 0.0.0.1, user, name" \
         "04 01 01 bb 00 00 00 01 6a 6f 65 00 65 78 61 6d 70 6c 65 2e 6f 72 67 00" \

@@ -171,7 +171,8 @@ testServerForNcat() {
     sc_server "$T/srv" "$T/srv.err" --ssl-cert "$C/server.pem" --ssl-key "$C/server.key"
     timeout "$TH_TIMEOUT" ncat --ssl --ssl-verify --ssl-trustfile "$C/server.pem" \
         localhost "$TH_PORT" <"$UP" >"$T/out" 2>"$T/err"
-    assertEquals "ncat's exit status: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "ncat's exit status: $(cat "$T/err")" 0 "$rc"
     th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "ncat --ssl" "$T/out" "$T/srv"
@@ -181,7 +182,8 @@ testServerForSocat() {
     sc_server "$T/srv" "$T/srv.err" --ssl-cert "$C/server.pem" --ssl-key "$C/server.key"
     timeout "$TH_TIMEOUT" socat -t 5 STDIO \
         "OPENSSL:localhost:$TH_PORT,cafile=$C/server.pem" <"$UP" >"$T/out" 2>"$T/err"
-    assertEquals "socat's exit status: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "socat's exit status: $(cat "$T/err")" 0 "$rc"
     th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assert_both_ways "socat OPENSSL" "$T/out" "$T/srv"
@@ -196,7 +198,8 @@ testServerForCurl() {
     PIDS+=("$TH_PID")
     timeout "$TH_TIMEOUT" curl -sS --cacert "$C/server.pem" -o "$T/out" \
         --data-binary "@$UP" -H 'Expect:' "https://localhost:$TH_PORT/upload" 2>"$T/err"
-    assertEquals "curl's exit status: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "curl's exit status: $(cat "$T/err")" 0 "$rc"
     th_wait_pid "$TH_PID" 30
     assertEquals "sockcat's exit status; stderr: $(cat "$T/srv.err")" 0 "$TH_RC"
     assertEquals "curl received the body" "$(th_sum "$DOWN")" "$(th_sum "$T/out")"
@@ -460,7 +463,8 @@ testOpensslUnusable() {
     PIDS+=("$TH_PID")
     echo hello | LD_LIBRARY_PATH=$T/lib timeout 5 "$SOCKCAT" connect 127.0.0.1 "$TH_PORT" \
         >"$T/out" 2>"$T/err"
-    assertEquals "plain connect: status; stderr: $(cat "$T/err")" 0 "$?"
+    rc=$?
+    assertEquals "plain connect: status; stderr: $(cat "$T/err")" 0 "$rc"
     th_wait_pid "$TH_PID" 10
     assertEquals "plain connect: the listener received its bytes" "hello" "$(cat "$T/srv")"
 }
