@@ -277,7 +277,7 @@ testUdpDatagrams() {
     timeout 10 "$SOCKCAT" listen -u -c 'echo "$SOCKCAT_PROTO" >&2; exec cat' 127.0.0.1 "$port" \
         2>"$U/err" &
     PIDS+=($!)
-    for i in $(seq 1 200); do ss -Hlun "sport = :$port" | grep -q . && break; sleep 0.025; done
+    th_wait_listening "$port" -u
     timeout 10 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

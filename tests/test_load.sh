@@ -9,6 +9,7 @@
 # what stdout is compared with.
 
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
 : "${LOADCLIENT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/sc_loadclient}"
 
@@ -61,17 +62,6 @@ ld_cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null
 }
 
-# ld_wait_size FILE BYTES: waits (bounded, 20 s) until FILE has BYTES bytes:
-# a client counts as served at the server's EOF, which may come before its
-# bytes reach stdout.
-ld_wait_size() {
-    for _ in $(seq 1 800); do
-        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-        sleep 0.025
-    done
-    return 1
-}
-
 # ld_summary_field SUMMARY NAME: one field of loadclient's summary line.
 ld_summary_field() {
     tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
@@ -97,7 +87,9 @@ testThousandClientsAllArriveWhole() {
     assertEquals "clients ok ($summary)" "$LD_CLIENTS" "$(ld_summary_field "$summary" ok)"
     assertEquals "clients failed ($summary)" 0 "$(ld_summary_field "$summary" failed)"
 
-    ld_wait_size "$out" $((LD_CLIENTS * 100))
+    # A client counts as served at the server's EOF, which may come before
+    # its bytes reach stdout.
+    tc_wait_size "$out" $((LD_CLIENTS * 100))
     assertTrue "listener still running after the load" "kill -0 $TH_PID"
     size=$(stat -c %s "$out")
     assertEquals "bytes at stdout" $((LD_CLIENTS * 100)) "$size"
@@ -151,7 +143,7 @@ testThousandClientsWithFewDescriptors() {
     echo "  with ulimit -n 256: $summary" >&2
 
     assertTrue "listener still running after the load ($(head -c 300 "$err"))" "kill -0 $spid"
-    ld_wait_size "$out" $((ok * 100))
+    tc_wait_size "$out" $((ok * 100))
 
     # Idle now: sockcat must not spin.
     cpu1=$(ld_cpu_ticks "$spid")

@@ -57,8 +57,8 @@ print(" ".join(map(str, sizes)))
 '
 
 # udp_sink PORTFILE N OUT: binds 127.0.0.1 port 0 (written to PORTFILE) and
-# writes the sizes of the first N datagrams to OUT, one line; OUT.seen gets a
-# line per datagram as it comes.
+# writes the sizes of the first N datagrams to OUT, one line; OUT.seen grows
+# by a byte per datagram as it comes.
 udp_sink() {
     timeout 15 python3 - "$@" <<'EOF'
 import socket, sys
@@ -72,31 +72,11 @@ try:
     while len(sizes) < int(sys.argv[2]):
         sizes.append(len(s.recv(70000)))
         with open(sys.argv[3] + ".seen", "a") as seen:
-            seen.write("%d\n" % sizes[-1])
+            seen.write(".")
 except socket.timeout:
     pass
 open(sys.argv[3], "w").write(" ".join(map(str, sizes)) + "\n")
 EOF
-}
-
-# seen_count N: waits (bounded) until udp_sink's sizes.seen has N lines.
-seen_count() {
-    local i
-    for i in $(seq 1 400); do
-        [ "$(wc -l <sizes.seen 2>/dev/null || echo 0)" -ge "$1" ] && return 0
-        sleep 0.025
-    done
-    return 1
-}
-
-# udp_bound PORT: waits (bounded) until a UDP socket is bound to PORT.
-udp_bound() {
-    local i
-    for i in $(seq 1 400); do
-        ss -Hlun "sport = :$1" | grep -q . && return 0
-        sleep 0.025
-    done
-    return 1
 }
 
 # free_udp_port: a UDP port nobody listens on just now.
@@ -132,7 +112,8 @@ test_datagram_boundaries_kept_when_sending() {
     udp_sink port 3 sizes &
     th_wait_file port
     # Each piece is written once the one before has arrived (sockcat read it).
-    { printf '%0100d' 0; seen_count 1; printf '%02000d' 0; seen_count 2; printf x; seen_count 3; } |
+    { printf '%0100d' 0; tc_wait_size sizes.seen 1; printf '%02000d' 0; tc_wait_size sizes.seen 2
+      printf x; tc_wait_size sizes.seen 3; } |
         timeout 5 "$SOCKCAT" connect -u 127.0.0.1 "$(cat port)" 2>>err
     assertEquals "each read of stdin is one datagram" "100 2000 1" "$(tc_report sizes)"
 }
@@ -308,7 +289,7 @@ test_socat_peers() {
     local port
     port=$(free_udp_port)
     timeout 5 socat -u "UDP-RECVFROM:$port,bind=127.0.0.1" OPEN:recv,creat &
-    udp_bound "$port" || fail "socat did not bind UDP port $port"
+    th_wait_listening "$port" -u || fail "socat did not bind UDP port $port"
     (printf 'to-recvfrom'; sleep 0.5) | timeout 2 "$SOCKCAT" connect -u 127.0.0.1 "$port"
     th_wait_file recv
     assertEquals "socat UDP-RECVFROM" "to-recvfrom" "$(cat recv)"

@@ -7,6 +7,7 @@
 # real peers (python3, socat).
 
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
 TH_TIMEOUT=20
 
@@ -50,16 +51,6 @@ ud_wait_grep() {
     local i
     for i in $(seq 1 600); do
         grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.025
-    done
-    return 1
-}
-
-# ud_wait_size FILE BYTES: waits (bounded) until FILE holds at least BYTES.
-ud_wait_size() {
-    local i
-    for i in $(seq 1 600); do
-        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
         sleep 0.025
     done
     return 1
@@ -146,9 +137,9 @@ testSockcatToItselfOnAnAutoboundName() {
     UD_STDIN=$U/a ud_listen "$U/l.out" "$U/l.err" -v "$SOCK" || fail "no listener"
     mkfifo "$U/c.in"
     # The first datagram, then the rest once it arrived.
-    { printf 'x'; ud_wait_size "$U/l.out" 1; cat "$U/b"; } >"$U/c.in" &
+    { printf 'x'; tc_wait_size "$U/l.out" 1; cat "$U/b"; } >"$U/c.in" &
     UD_CLIENT_IN=$U/c.in ud_client_until \
-        'ud_wait_size "$U/l.out" 40001 && ud_wait_size "$U/c.out" 50000' "$SOCK"
+        'tc_wait_size "$U/l.out" 40001 && tc_wait_size "$U/c.out" 50000' "$SOCK"
     printf 'x' | cat - "$U/b" >"$U/expect.l"
     assertEquals "listen side" "$(th_sum "$U/expect.l")" "$(th_sum "$U/l.out")"
     assertEquals "replies reached the autobound client" "$(th_sum "$U/a")" "$(th_sum "$U/c.out")"
@@ -279,7 +270,7 @@ testSocatPeers() {
     timeout 10 socat -b 70000 -u UNIX-RECV:"$SOCK" - >"$U/s.out" 2>/dev/null &
     PIDS+=($!)
     ud_wait_socket "$SOCK" || fail "no socat"
-    UD_CLIENT_IN=$U/a ud_client_until 'ud_wait_size "$U/s.out" 100000' "$SOCK"
+    UD_CLIENT_IN=$U/a ud_client_until 'tc_wait_size "$U/s.out" 100000' "$SOCK"
     assertEquals "socat got stdin" "$(th_sum "$U/a")" "$(th_sum "$U/s.out")"
     rm -f "$SOCK"
 

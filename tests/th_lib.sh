@@ -35,11 +35,13 @@ th_wait_file() {
     return 1
 }
 
-# th_wait_listening PORT: waits (bounded) until something listens on PORT.
+# th_wait_listening PORT [-u]: waits (bounded) until something listens on
+# TCP PORT (with -u: until a UDP socket is bound to it).
 th_wait_listening() {
-    local i
+    local i proto=t
+    [ "${2:-}" = -u ] && proto=u
     for i in $(seq 1 400); do
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        ss -Hl${proto}n "sport = :$1" 2>/dev/null | grep -q . && return 0
         sleep 0.025
     done
     echo "th_wait_listening: nothing listens on $1" >&2
