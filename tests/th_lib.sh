@@ -12,6 +12,15 @@ PATH=/usr/bin:/bin:$PATH
 export PATH
 export SOCKCAT
 
+# timeout(1) passes a signal it gets (a test's kill, or its own limit) on to
+# the command, then sends it SIGCONT as well, unless --foreground. A
+# sanitizer build's sockcat checks for leaks as it exits by stopping every
+# thread; a SIGCONT arriving then cancels those stops and the check waits
+# forever. So every timeout in the suites (text after this line) is the
+# foreground kind, which passes the signal alone.
+shopt -s expand_aliases
+alias timeout='timeout --foreground'
+
 # th_sanitized: true when the binary under test was built with sanitizers
 # (memory figures mean nothing there).
 th_sanitized() { [ -n "${SOCKCAT_SANITIZE:-}" ]; }
