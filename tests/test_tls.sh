@@ -10,6 +10,7 @@
 # errors.
 
 . "$(dirname "${BASH_SOURCE[0]}")/th_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/th_core.sh"
 
 TH_TIMEOUT=20
 
@@ -67,11 +68,12 @@ assert_both_ways() {
     assertEquals "$1: the server received the client's bytes" "$(th_sum "$UP")" "$(th_sum "$3")"
 }
 
-# sc_client OUT ERR [options...] PORT: sockcat connect --ssl to localhost, stdin UP; sets RC.
+# sc_client OUT ERR [options...] PORT: sockcat connect --ssl to localhost,
+# stdin UP (or SC_STDIN); sets RC.
 sc_client() {
     local out=$1 err=$2
     shift 2
-    timeout "$TH_TIMEOUT" "$SOCKCAT" connect --ssl "$@" <"$UP" >"$out" 2>"$err"
+    timeout "$TH_TIMEOUT" "$SOCKCAT" connect --ssl "$@" <"${SC_STDIN:-$UP}" >"$out" 2>"$err"
     RC=$?
 }
 
@@ -94,7 +96,13 @@ testClientAgainstOpensslServer() {
     bg openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
         -cert "$C/server.pem" -key "$C/server.key" <"$T/in" >"$T/srv" 2>"$T/srv.err"
     th_wait_listening "$port"
-    sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
+    # It also ends the connection as soon as the client's close_notify comes,
+    # what it has not sent yet left unsent: the client's stdin ends only
+    # once all of the server's bytes are in.
+    mkfifo "$T/up"
+    { cat "$UP"; tc_wait_size "$T/out" "$(stat -c %s "$DOWN")"; } >"$T/up" &
+    PIDS+=("$!")
+    SC_STDIN=$T/up sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
     th_wait_pid "$BG_PID" 30
     assert_both_ways "openssl s_server" "$T/out" "$T/srv"
