@@ -37,6 +37,7 @@ th_make_cert() {
 setUp() {
     T=$(mktemp -d "${SHUNIT_TMPDIR}/t.XXXXXX")
     PIDS=()
+    SC_STDIN=
 }
 
 tearDown() {
@@ -77,6 +78,17 @@ sc_client() {
     RC=$?
 }
 
+# hold_stdin_until_all_in OUT: points SC_STDIN at a fifo that gives UP, then
+# stays open until OUT holds all of DOWN (bounded). For a server that ends
+# the whole connection as soon as the client's side ends, what it has not
+# sent yet left unsent.
+hold_stdin_until_all_in() {
+    mkfifo "$T/up"
+    { cat "$UP"; tc_wait_size "$1" "$(stat -c %s "$DOWN")"; } >"$T/up" &
+    PIDS+=("$!")
+    SC_STDIN=$T/up
+}
+
 # sc_server OUT ERR [options...]: sockcat listen --ssl on 127.0.0.1, stdin DOWN; sets TH_PORT.
 sc_server() {
     TH_STDIN=$DOWN th_listen "$@" --ssl
@@ -96,13 +108,9 @@ testClientAgainstOpensslServer() {
     bg openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$port" \
         -cert "$C/server.pem" -key "$C/server.key" <"$T/in" >"$T/srv" 2>"$T/srv.err"
     th_wait_listening "$port"
-    # It also ends the connection as soon as the client's close_notify comes,
-    # what it has not sent yet left unsent: the client's stdin ends only
-    # once all of the server's bytes are in.
-    mkfifo "$T/up"
-    { cat "$UP"; tc_wait_size "$T/out" "$(stat -c %s "$DOWN")"; } >"$T/up" &
-    PIDS+=("$!")
-    SC_STDIN=$T/up sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
+    # It ends the connection at the client's close_notify.
+    hold_stdin_until_all_in "$T/out"
+    sc_client "$T/out" "$T/err" --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
     th_wait_pid "$BG_PID" 30
     assert_both_ways "openssl s_server" "$T/out" "$T/srv"
@@ -114,6 +122,8 @@ testClientAgainstNcat() {
     bg ncat --ssl --ssl-cert "$C/server.pem" --ssl-key "$C/server.key" -l 127.0.0.1 "$port" \
         <"$DOWN" >"$T/srv" 2>"$T/srv.err"
     th_wait_listening "$port"
+    # It ends the connection at the client's close_notify.
+    hold_stdin_until_all_in "$T/out"
     sc_client "$T/out" "$T/err" -v --ssl-trustfile "$C/server.pem" localhost "$port"
     assertEquals "exit status; stderr: $(cat "$T/err")" 0 "$RC"
     th_wait_pid "$BG_PID" 30
